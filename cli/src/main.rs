@@ -1,0 +1,3 @@
+fn main() {
+    brisk_runtime::init::run_if_init();
+}

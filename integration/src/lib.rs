@@ -1,0 +1,1 @@
+//! Test harness: bundles, images, private containerd instances.

@@ -1,6 +1,16 @@
 //! The public lifecycle API: [`Runtime`] (a state root) and [`Container`].
+//!
+//! Every call here is synchronous and may block (it waits on the container's init over a socket);
+//! async callers run it on a blocking thread. None of it forks the calling process: containers are
+//! spawned by re-executing a sealed copy of the caller's binary (see [`crate::process`]).
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::Signal;
+use oci_spec::runtime::Process;
+
+use crate::error::Error;
+use crate::state::{State, Status};
 
 /// The container's stdio as seen by its init (or an exec'd process). `None` inherits the caller's.
 #[derive(Debug, Default)]
@@ -10,16 +20,24 @@ pub struct Stdio {
     pub stderr: Option<OwnedFd>,
 }
 
+/// Where the pty master goes when the process has `terminal: true`.
+#[derive(Debug)]
+pub enum ConsoleSocket {
+    /// `--console-socket PATH`: a listening unix socket; the master is sent over SCM_RIGHTS.
+    Path(PathBuf),
+    /// An already connected unix socket (the shim's in-process equivalent).
+    Connected(OwnedFd),
+}
+
 /// Options for [`Runtime::create`], mirroring `runc create`.
 #[derive(Debug, Default)]
 pub struct CreateOpts {
     pub bundle: PathBuf,
     pub stdio: Stdio,
-    /// `--console-socket`: the pty master is sent there over SCM_RIGHTS.
-    pub console_socket: Option<PathBuf>,
+    pub console_socket: Option<ConsoleSocket>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    /// `--preserve-fds N`: fds 3..3+N of the caller are passed to the container, in order.
+    /// `--preserve-fds N`: these fds become 3, 4, ... in the container, in order.
     pub preserve_fds: Vec<OwnedFd>,
 }
 
@@ -27,18 +45,139 @@ pub struct CreateOpts {
 #[derive(Debug, Default)]
 pub struct ExecOpts {
     pub stdio: Stdio,
-    pub console_socket: Option<PathBuf>,
+    pub console_socket: Option<ConsoleSocket>,
     pub preserve_fds: Vec<OwnedFd>,
 }
 
-/// A state root (`--root`), with the sealed copy of the caller's binary used to spawn inits.
+/// A process spawned into a container. The caller is its parent (the spawn uses CLONE_PARENT), so
+/// the caller reaps it; `pidfd` attributes the exit without a pid-reuse race.
 #[derive(Debug)]
-pub struct Runtime {
-    pub root: PathBuf,
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
 }
 
-/// A container known to a [`Runtime`].
+/// A state root (`--root`).
+#[derive(Debug)]
+pub struct Runtime {
+    root: PathBuf,
+}
+
+/// A container known to a [`Runtime`]: its persisted state plus, right after create, the pidfd of
+/// its init.
 #[derive(Debug)]
 pub struct Container {
-    pub id: String,
+    pub(crate) root: PathBuf,
+    pub(crate) state: State,
+    pub(crate) init_pidfd: Option<OwnedFd>,
+}
+
+impl Runtime {
+    /// A runtime rooted at `root` (created 0700 if missing).
+    pub fn new(root: impl Into<PathBuf>) -> Result<Runtime, Error> {
+        let root = root.into();
+        crate::state::ensure_root(&root)?;
+        Ok(Runtime { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Create a container from `opts.bundle`: validate, spawn the init, run the create-time hooks,
+    /// and return once the init waits for [`Container::start`]. On error nothing is left behind.
+    pub fn create(&self, id: &str, opts: CreateOpts) -> Result<Container, Error> {
+        crate::process::create(&self.root, id, opts)
+    }
+
+    /// The container `id`, or [`Error::NotFound`].
+    pub fn load(&self, id: &str) -> Result<Container, Error> {
+        let state = State::load(&self.root, id)?;
+        Ok(Container { root: self.root.clone(), state, init_pidfd: None })
+    }
+
+    /// All containers under this root, sorted by id.
+    pub fn list(&self) -> Result<Vec<Container>, Error> {
+        let mut out = Vec::new();
+        for id in crate::state::list_ids(&self.root)? {
+            // A container deleted while we list is simply not listed.
+            match self.load(&id) {
+                Ok(c) => out.push(c),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    pub fn bundle(&self) -> &Path {
+        &self.state.bundle
+    }
+
+    /// The init's pid (0 before it exists).
+    pub fn pid(&self) -> i32 {
+        self.state.pid
+    }
+
+    /// The persisted state record.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The status right now (checks the init process, the exec fifo and the freezer).
+    pub fn status(&self) -> Status {
+        self.state.current_status(&self.root)
+    }
+
+    /// The OCI state JSON object (runtime.md "State").
+    pub fn oci_state(&self) -> serde_json::Value {
+        self.state.oci_json(self.status())
+    }
+
+    /// The init's pidfd as returned by clone3 (only on the value returned by `create`).
+    pub fn take_init_pidfd(&mut self) -> Option<OwnedFd> {
+        self.init_pidfd.take()
+    }
+
+    /// Let the init exec the user process (runtime.md "start"), then run poststart hooks.
+    pub fn start(&mut self) -> Result<(), Error> {
+        crate::process::start(self)
+    }
+
+    /// Send `signal` to the init, or with `all` to every process of the container.
+    pub fn kill(&self, signal: Signal, all: bool) -> Result<(), Error> {
+        crate::process::kill(self, signal, all)
+    }
+
+    /// Remove the container: with `force` a running one is SIGKILLed first. Runs poststop hooks,
+    /// removes its cgroups and its state directory.
+    pub fn delete(self, force: bool) -> Result<(), Error> {
+        crate::process::delete(self, force)
+    }
+
+    /// Run `process` inside the container's namespaces and cgroup.
+    pub fn exec(&self, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
+        crate::process::exec(self, process, opts)
+    }
+
+    /// Pids of every process in the container (from its cgroup).
+    pub fn pids(&self) -> Result<Vec<i32>, Error> {
+        crate::cgroups::pids(&self.state.cgroup)
+    }
+
+    /// Freeze every process of the container.
+    pub fn pause(&mut self) -> Result<(), Error> {
+        crate::process::set_frozen(self, true)
+    }
+
+    /// Thaw a paused container.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        crate::process::set_frozen(self, false)
+    }
 }

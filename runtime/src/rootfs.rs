@@ -21,6 +21,10 @@ pub struct RootfsConfig<'a> {
     pub in_userns: bool,
     /// The container has its own cgroup namespace.
     pub cgroupns: bool,
+    /// For `type: cgroup` mounts: each mounted hierarchy of the host as (mount-point name under
+    /// /sys/fs/cgroup, e.g. "memory", "cpu,cpuacct", "unified"; filesystem type "cgroup" or
+    /// "cgroup2"; host directory of this container's cgroup in it).
+    pub cgroup_mounts: &'a [(String, String, PathBuf)],
 }
 
 /// Errors of the rootfs steps; each variant names the step and the path it was working on.
@@ -41,6 +45,12 @@ pub fn prepare(_cfg: &RootfsConfig<'_>) -> Result<(), RootfsError> {
 /// pivot_root into the rootfs (or chroot with `--no-pivot`) and detach the old root.
 pub fn pivot(_cfg: &RootfsConfig<'_>) -> Result<(), RootfsError> {
     Err(RootfsError::Invalid { step: "pivot", path: PathBuf::new(), reason: "not implemented yet".into() })
+}
+
+/// After pivot, when the process has a terminal: bind-mount the pty slave (a /dev/pts/N path inside
+/// the container) onto /dev/console.
+pub fn setup_console(_slave: &Path) -> Result<(), RootfsError> {
+    Err(RootfsError::Invalid { step: "console", path: PathBuf::new(), reason: "not implemented yet".into() })
 }
 
 /// After pivot: maskedPaths, readonlyPaths, read-only /proc/sys as needed, root.readonly and

@@ -457,10 +457,24 @@ pub fn cache_key(seccomp: &LinuxSeccomp) -> String {
 pub fn compile_cached(seccomp: &LinuxSeccomp, cache_dir: &Path) -> Result<Bpf, SecurityError> {
     let key = cache_key(seccomp);
     let path = cache_dir.join(format!("{key}.bpf"));
-    if let Some(bpf) = read_cached(&path)? {
-        log::debug!("seccomp: using cached filter {}", path.display());
-        return Ok(bpf);
+    match read_cached(&path) {
+        Ok(Some(bpf)) => {
+            log::debug!("seccomp: using cached filter {}", path.display());
+            return Ok(bpf);
+        }
+        Ok(None) => {}
+        // The cache only saves time: an unreadable entry is compiled again and replaced.
+        Err(e) => log::warn!("seccomp: {e}; compiling instead"),
     }
+    let bpf = compile(seccomp)?;
+    if let Err(e) = store(cache_dir, &key, &path, &bpf) {
+        log::warn!("seccomp: filter not cached: {e}");
+    }
+    Ok(bpf)
+}
+
+/// Write `bpf` to `path` atomically: private temp file in the same directory, fsync, rename.
+fn store(cache_dir: &Path, key: &str, path: &Path, bpf: &Bpf) -> Result<(), SecurityError> {
     let io = |step: &'static str, p: &Path| {
         let path = p.to_path_buf();
         move |source| SecurityError::Io { step, path, source }
@@ -471,30 +485,27 @@ pub fn compile_cached(seccomp: &LinuxSeccomp, cache_dir: &Path) -> Result<Bpf, S
         std::process::id(),
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
     ));
-    let file = OpenOptions::new()
-        .read(true)
+    let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(&tmp)
         .map_err(io("create seccomp cache file", &tmp))?;
-    let result = (|| {
-        let ctx = build_filter(seccomp)?;
-        let bpf = export(&ctx, file.try_clone().map_err(io("dup seccomp cache file", &tmp))?, &tmp)?;
-        file.sync_all().map_err(io("fsync seccomp cache file", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io("rename seccomp cache file", &path))?;
-        Ok(bpf)
-    })();
+    let result = file
+        .write_all(bpf.as_bytes())
+        .map_err(io("write seccomp cache file", &tmp))
+        .and_then(|()| file.sync_all().map_err(io("fsync seccomp cache file", &tmp)))
+        .and_then(|()| fs::rename(&tmp, path).map_err(io("rename seccomp cache file", path)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    let bpf = result?;
+    result?;
     if let Ok(dir) = File::open(cache_dir) {
         // Durability of the rename only; a lost entry is just compiled again.
         let _ = dir.sync_all();
     }
-    Ok(bpf)
+    Ok(())
 }
 
 fn read_cached(path: &Path) -> Result<Option<Bpf>, SecurityError> {
@@ -776,6 +787,16 @@ mod tests {
         assert_eq!(compile_cached(&p, &dir).expect("recompile"), first);
         let leftovers: Vec<_> = fs::read_dir(&dir).expect("dir").flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn unusable_cache_dir_still_compiles() {
+        let file = std::env::temp_dir().join(format!("brisk-seccomp-notadir-{}", std::process::id()));
+        fs::write(&file, b"x").expect("file");
+        let p = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#);
+        let got = compile_cached(&p, &file.join("cache"));
+        let _ = fs::remove_file(&file);
+        assert_eq!(got.expect("compiled without cache"), compile(&p).expect("compile"));
     }
 
     #[test]

@@ -213,7 +213,8 @@ pub(crate) fn uses_notify(seccomp: &LinuxSeccomp) -> bool {
 pub(crate) fn validate_seccomp(seccomp: &LinuxSeccomp) -> Result<(), SecurityError> {
     const STEP: &str = "validate seccomp";
     for arch in seccomp.architectures().iter().flatten() {
-        if scmp_arch(*arch).is_none() {
+        // The table, not the converter, decides: it is what `brisk features` advertises.
+        if !SECCOMP_ARCHS.contains(&json_name(arch).as_str()) || scmp_arch(*arch).is_none() {
             return Err(invalid(
                 STEP,
                 format!("linux.seccomp.architectures: {} is not supported by this build's libseccomp", json_name(arch)),

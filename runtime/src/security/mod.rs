@@ -44,6 +44,9 @@ use self::ops::{Ops, RealOps};
 pub enum SecurityError {
     #[error("security: {step}: {source}")]
     Sys { step: &'static str, #[source] source: nix::Error },
+    /// A failed syscall together with the argument it was given (a uid, a capability name, ...).
+    #[error("security: {step} {what}: {source}")]
+    SysArg { step: &'static str, what: String, #[source] source: nix::Error },
     #[error("security: {step}: {reason}")]
     Invalid { step: &'static str, reason: String },
     #[error("security: {step} {what}: {source}")]

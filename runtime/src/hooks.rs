@@ -94,10 +94,15 @@ pub fn run(kind: Kind, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> 
         Some(secs) if secs > 0 => wait_timeout(&mut child, Duration::from_secs(secs as u64)).map_err(spawn_err)?,
         _ => Some(child.wait().map_err(spawn_err)?),
     };
+    // Read only what is already there: a daemon the hook left behind may hold the pipe open.
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
         use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
+        let _ = nix::fcntl::fcntl(&e, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let mut buf = vec![0u8; 64 * 1024];
+        if let Ok(n) = e.read(&mut buf) {
+            stderr = String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
     }
     match status {
         None => Err(HookError::Timeout { kind: kind.name(), path, secs: hook.timeout().unwrap_or(0) }),

@@ -58,7 +58,8 @@ pub fn parse(data: &[u8]) -> Result<(Spec, Vec<String>), (String, String)> {
     let mut track = serde_path_to_error::Track::new();
     let mut jd = serde_json::Deserializer::from_slice(data);
     let pd = serde_path_to_error::Deserializer::new(&mut jd, &mut track);
-    let res: Result<Spec, _> = serde_ignored::deserialize(pd, |p| unknown.push(p.to_string()));
+    // serde_ignored renders Option layers as "?"; drop them so the path reads like the JSON.
+    let res: Result<Spec, _> = serde_ignored::deserialize(pd, |p| unknown.push(p.to_string().replace(".?", "").trim_start_matches("?.").to_string()));
     match res.and_then(|s| jd.end().map(|_| s)) {
         Ok(spec) => Ok((spec, unknown)),
         Err(e) => {

@@ -451,7 +451,11 @@ fn containing_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
         }
         let shared = fields[6..].iter().take_while(|f| **f != "-").any(|f| f.starts_with("shared:"));
         // Later lines win on equal mount points: they are mounted on top.
-        if best.as_ref().map_or(true, |(b, _)| mp.components().count() >= b.components().count()) {
+        let deeper = match &best {
+            Some((b, _)) => mp.components().count() >= b.components().count(),
+            None => true,
+        };
+        if deeper {
             best = Some((mp, shared));
         }
     }

@@ -38,12 +38,15 @@ pub struct MountOption {
     pub effect: OptionEffect,
 }
 
+#[allow(clippy::unnecessary_cast)] // c_ulong is not u64 everywhere
 const fn set(name: &'static str, flags: MsFlags) -> MountOption {
     MountOption { name, effect: OptionEffect::Flag { clear: false, flags: flags.bits() as u64 } }
 }
+#[allow(clippy::unnecessary_cast)] // c_ulong is not u64 everywhere
 const fn clr(name: &'static str, flags: MsFlags) -> MountOption {
     MountOption { name, effect: OptionEffect::Flag { clear: true, flags: flags.bits() as u64 } }
 }
+#[allow(clippy::unnecessary_cast)] // c_ulong is not u64 everywhere
 const fn prop(name: &'static str, flags: MsFlags) -> MountOption {
     MountOption { name, effect: OptionEffect::Propagation(flags.bits() as u64) }
 }

@@ -292,9 +292,9 @@ fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd) -> Result<(), Err
     let Some(listener) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
         return Err(SpawnError::Protocol { step: "seccomp notify fd without listenerPath" }.into());
     };
-    let metadata = seccomp.and_then(|s| s.listener_metadata().clone()).unwrap_or_default();
+    let metadata = seccomp.and_then(|s| s.listener_metadata().clone());
     let sj = serde_json::to_string(&state.oci_json(Status::Creating)).unwrap_or_default();
-    crate::security::send_to_listener(listener, fd.as_fd(), &sj, &metadata)?;
+    crate::security::send_to_listener(listener, fd.as_fd(), &sj, metadata.as_deref())?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +181,7 @@ fn own_path(own: &str, h: &Hierarchy) -> Option<PathBuf> {
 }
 
 /// Create the container's cgroups (recording what was created) and apply `resources`.
-pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxResources>) -> Result<Placement, CgroupError> {
+pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxResources>, devices: &[LinuxDevice]) -> Result<Placement, CgroupError> {
     let hs = host_hierarchies()?;
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let mut placement = Placement { dirs: plan(&hs, cgroups_path, id, &own), created: Vec::new() };
@@ -192,6 +192,7 @@ pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxRes
         if let Some(r) = resources {
             apply(&placement, r)?;
         }
+        allow_devices(&placement, devices)?;
         Ok(())
     })();
     if let Err(e) = res {
@@ -250,6 +251,25 @@ fn unified_dir(p: &Placement) -> Option<&Path> {
     p.dirs.iter().find(|(h, _)| h.fstype == "cgroup2").map(|(_, d)| d.as_path())
 }
 
+/// The devices of `linux.devices` are usable in the container (runc adds an allow rule for each).
+fn allow_devices(p: &Placement, devices: &[LinuxDevice]) -> Result<(), CgroupError> {
+    let Some(d) = dir_with(p, "devices") else { return Ok(()) };
+    for dev in devices {
+        let typ = match dev.typ() {
+            oci_spec::runtime::LinuxDeviceType::B => "b",
+            oci_spec::runtime::LinuxDeviceType::P => continue,
+            _ => "c",
+        };
+        write(&d.join("devices.allow"), &format!("{typ} {}:{} rwm", dev.major(), dev.minor()))?;
+    }
+    Ok(())
+}
+
+/// Device cgroup rules runc adds to every container (and brisk, to behave the same).
+pub const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
+    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm",
+];
+
 /// Apply `r` (v1 controllers on v1/hybrid hosts; the v2 equivalents on a unified host).
 pub fn apply(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
     let unified = p.dirs.iter().all(|(h, _)| h.fstype == "cgroup2");
@@ -267,6 +287,12 @@ pub fn apply(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
             };
             let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
             write(&d.join(file), &line)?;
+        }
+        // runc (libcontainer/specconv AllowedDevices) always allows mknod of anything plus the
+        // default devices of config-linux.md after the spec's own rules; configs written for runc
+        // (`runc spec`: deny all) rely on it.
+        for line in DEFAULT_ALLOWED_DEVICES {
+            write(&d.join("devices.allow"), line)?;
         }
     }
     if let (Some(m), Some(d)) = (r.memory(), dir_with(p, "memory")) {

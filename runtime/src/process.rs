@@ -171,7 +171,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     }
     let mut guard = CreateGuard { dir: &dir, placement: None, pidfd: None, armed: true };
 
-    let placement = cgroups::create(linux.cgroups_path().as_deref(), id, linux.resources().as_ref())?;
+    let placement = cgroups::create(linux.cgroups_path().as_deref(), id, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default())?;
     guard.placement = Some(placement.clone());
 
     let nss = linux.namespaces().clone().unwrap_or_default();

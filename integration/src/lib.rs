@@ -1,1 +1,4 @@
 //! Test harness: bundles, images, private containerd instances.
+
+pub mod bundle;
+pub mod runtime_cli;

@@ -1,1 +1,4 @@
 //! Test harness: bundles, images, private containerd instances.
+
+pub mod containerd;
+pub mod image;

@@ -193,11 +193,13 @@ pub struct Options {
     pub snapshotter: &'static str,
     /// TOML appended to the generated config (e.g. a runtime registration).
     pub extra_config: String,
+    /// Files for the config's top-level `imports` (e.g. config/containerd/*.toml).
+    pub imports: Vec<PathBuf>,
 }
 
 impl Options {
     pub fn new(version: Version) -> Self {
-        Options { version, cri: false, snapshotter: "overlayfs", extra_config: String::new() }
+        Options { version, cri: false, snapshotter: "overlayfs", extra_config: String::new(), imports: Vec::new() }
     }
 }
 
@@ -292,8 +294,9 @@ impl Containerd {
         let v = self.opts.version;
         let q = |p: &Path| toml_str(&p.to_string_lossy());
         let disabled: Vec<String> = v.disabled_plugins(self.opts.cri).iter().map(|p| toml_str(p)).collect();
+        let imports: Vec<String> = self.opts.imports.iter().map(|p| q(p)).collect();
         let mut s = format!(
-            "version = {ver}\nroot = {root}\nstate = {state}\ndisabled_plugins = [{disabled}]\n\n\
+            "version = {ver}\nroot = {root}\nstate = {state}\nimports = [{imports}]\ndisabled_plugins = [{disabled}]\n\n\
              [grpc]\n  address = {addr}\n\n[ttrpc]\n  address = {ttrpc}\n\n\
              [debug]\n  address = \"\"\n  level = \"info\"\n\n[metrics]\n  address = \"\"\n\n\
              [plugins]\n  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = {opt}\n",
@@ -301,6 +304,7 @@ impl Containerd {
             root = q(&self.root),
             state = q(&self.state),
             disabled = disabled.join(", "),
+            imports = imports.join(", "),
             addr = q(&self.address),
             ttrpc = q(&self.ttrpc_address),
             opt = q(&self.root.join("opt")),
@@ -466,6 +470,26 @@ impl Containerd {
             stderr.extend_from_slice(format!("\n[brisk-integration: ctr {args:?} killed after {timeout:?}]\n").as_bytes());
         }
         Output { status, stdout, stderr }
+    }
+
+    /// `containerd config dump` of our config: the merged view (imports included).
+    pub fn config_dump(&self) -> Result<String, ContainerdError> {
+        let bin = self.opts.version.containerd();
+        let out = Command::new(&bin)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["config", "dump"])
+            .output()
+            .map_err(|source| ContainerdError::Spawn { path: bin, source })?;
+        if !out.status.success() {
+            return Err(ContainerdError::Ctr {
+                args: vec!["containerd".into(), "config".into(), "dump".into()],
+                status: out.status,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Starts `version` and imports the busybox image; the common test setup.

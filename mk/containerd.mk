@@ -19,7 +19,7 @@ test-ctr: containerd-fetch
 	SHIM_BIN=$(CURDIR)/target/release $(CARGO) test -p brisk-integration $(CTR_TESTS) -- --test-threads=$(CTR_TEST_THREADS)
 
 test-ctr-runc: containerd-fetch
-	$(CARGO) test -p brisk-integration $(CTR_TESTS) -- --test-threads=$(CTR_TEST_THREADS) runc
+	$(CARGO) test -p brisk-integration $(CTR_TESTS) -- --test-threads=$(CTR_TEST_THREADS) --skip brisk
 
 demo:
 	bash scripts/demo.sh

@@ -67,8 +67,11 @@ impl Version {
     /// Directory holding `containerd`, `ctr` and `containerd-shim-runc-v2`.
     pub fn bin_dir(self) -> PathBuf {
         match self {
-            Version::V1_6 => std::env::var_os("BRISK_CONTAINERD_1_6_BIN").map_or_else(|| PathBuf::from("/usr/bin"), PathBuf::from),
-            v => build_dir().join(format!("containerd-{}", v.release())).join("bin"),
+            Version::V1_6 => std::env::var_os("BRISK_CONTAINERD_1_6_BIN")
+                .map_or_else(|| PathBuf::from("/usr/bin"), PathBuf::from),
+            v => build_dir()
+                .join(format!("containerd-{}", v.release()))
+                .join("bin"),
         }
     }
 
@@ -137,12 +140,14 @@ impl std::fmt::Display for Version {
 /// The workspace root (parent of this crate).
 pub fn workspace_dir() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().map_or_else(|| here.to_path_buf(), Path::to_path_buf)
+    here.parent()
+        .map_or_else(|| here.to_path_buf(), Path::to_path_buf)
 }
 
 /// Where scripts/fetch-containerd.sh unpacks releases (`BRISK_BUILD_DIR` overrides).
 pub fn build_dir() -> PathBuf {
-    std::env::var_os("BRISK_BUILD_DIR").map_or_else(|| workspace_dir().join(".build"), PathBuf::from)
+    std::env::var_os("BRISK_BUILD_DIR")
+        .map_or_else(|| workspace_dir().join(".build"), PathBuf::from)
 }
 
 /// The brisk shim binary: `$SHIM_BIN` (the binary or its directory), else
@@ -161,17 +166,36 @@ pub enum ContainerdError {
     #[error("containerd {version} binary {path} missing (run `make containerd-fetch`)")]
     Missing { version: Version, path: PathBuf },
     #[error("{step} at {path}: {source}")]
-    Io { step: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("spawning {path}: {source}")]
     Spawn { path: PathBuf, source: io::Error },
-    #[error("containerd {version} at {address} not ready: {detail}\n--- containerd log tail ---\n{log}")]
-    NotReady { version: Version, address: PathBuf, detail: String, log: String },
+    #[error(
+        "containerd {version} at {address} not ready: {detail}\n--- containerd log tail ---\n{log}"
+    )]
+    NotReady {
+        version: Version,
+        address: PathBuf,
+        detail: String,
+        log: String,
+    },
     #[error("ctr {args:?} failed: {status}\nstdout: {stdout}\nstderr: {stderr}")]
-    Ctr { args: Vec<String>, status: ExitStatus, stdout: String, stderr: String },
+    Ctr {
+        args: Vec<String>,
+        status: ExitStatus,
+        stdout: String,
+        stderr: String,
+    },
     #[error("building the busybox image: {0}")]
     Image(#[from] image::ImageError),
     #[error("imported image {reference} not listed by `ctr images ls -q`: {listed:?}")]
-    ImageMissing { reference: String, listed: Vec<String> },
+    ImageMissing {
+        reference: String,
+        listed: Vec<String>,
+    },
     #[error("no shim process of container {id} (address {address})")]
     NoShim { id: String, address: PathBuf },
     #[error("{what} did not happen within {timeout:?}")]
@@ -199,7 +223,13 @@ pub struct Options {
 
 impl Options {
     pub fn new(version: Version) -> Self {
-        Options { version, cri: false, snapshotter: "overlayfs", extra_config: String::new(), imports: Vec::new() }
+        Options {
+            version,
+            cri: false,
+            snapshotter: "overlayfs",
+            extra_config: String::new(),
+            imports: Vec::new(),
+        }
     }
 }
 
@@ -241,17 +271,31 @@ impl Containerd {
         let v = opts.version;
         for p in [v.containerd(), v.ctr(), v.runc_shim()] {
             if !p.exists() {
-                return Err(ContainerdError::Missing { version: v, path: p });
+                return Err(ContainerdError::Missing {
+                    version: v,
+                    path: p,
+                });
             }
         }
         {
-            let mut created = CREATED_RUN_CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+            let mut created = CREATED_RUN_CONTAINERD
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if created.is_none() {
                 *created = Some(!Path::new("/run/containerd").exists());
             }
         }
         let dir = make_temp_dir("brisk-ctr")?;
-        let suffix = dir.file_name().map(|s| s.to_string_lossy().rsplit('-').next().unwrap_or("x").to_string()).unwrap_or_default();
+        let suffix = dir
+            .file_name()
+            .map(|s| {
+                s.to_string_lossy()
+                    .rsplit('-')
+                    .next()
+                    .unwrap_or("x")
+                    .to_string()
+            })
+            .unwrap_or_default();
         *LIVE.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let mut cd = Containerd {
             root: dir.join("root"),
@@ -280,12 +324,15 @@ impl Containerd {
             fs::create_dir_all(d).map_err(io_err("creating dir", d))?;
         }
         let runc_link = self.path_dir.join("containerd-shim-runc-v2");
-        symlink(self.opts.version.runc_shim(), &runc_link).map_err(io_err("linking runc shim", &runc_link))?;
+        symlink(self.opts.version.runc_shim(), &runc_link)
+            .map_err(io_err("linking runc shim", &runc_link))?;
         // Linked even if not built yet, so a later build is picked up and a
         // missing shim shows up as containerd's own "not found" error.
         let brisk_link = self.path_dir.join("containerd-shim-brisk-v2");
-        symlink(brisk_shim_binary(), &brisk_link).map_err(io_err("linking brisk shim", &brisk_link))?;
-        fs::write(&self.config, self.config_toml()).map_err(io_err("writing config", &self.config))?;
+        symlink(brisk_shim_binary(), &brisk_link)
+            .map_err(io_err("linking brisk shim", &brisk_link))?;
+        fs::write(&self.config, self.config_toml())
+            .map_err(io_err("writing config", &self.config))?;
         Ok(())
     }
 
@@ -293,7 +340,11 @@ impl Containerd {
     pub fn config_toml(&self) -> String {
         let v = self.opts.version;
         let q = |p: &Path| toml_str(&p.to_string_lossy());
-        let disabled: Vec<String> = v.disabled_plugins(self.opts.cri).iter().map(|p| toml_str(p)).collect();
+        let disabled: Vec<String> = v
+            .disabled_plugins(self.opts.cri)
+            .iter()
+            .map(|p| toml_str(p))
+            .collect();
         let imports: Vec<String> = self.opts.imports.iter().map(|p| q(p)).collect();
         let mut s = format!(
             "version = {ver}\nroot = {root}\nstate = {state}\nimports = [{imports}]\ndisabled_plugins = [{disabled}]\n\n\
@@ -314,7 +365,10 @@ impl Containerd {
             _ => "io.containerd.cri.v1.images\"",
         };
         if self.opts.cri {
-            s.push_str(&format!("  [plugins.\"{snap_key}]\n    snapshotter = {}\n", toml_str(self.opts.snapshotter)));
+            s.push_str(&format!(
+                "  [plugins.\"{snap_key}]\n    snapshotter = {}\n",
+                toml_str(self.opts.snapshotter)
+            ));
         }
         if !self.opts.extra_config.is_empty() {
             s.push('\n');
@@ -333,8 +387,14 @@ impl Containerd {
     }
 
     fn spawn(&mut self) -> Result<(), ContainerdError> {
-        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(io_err("opening log", &self.log))?;
-        let log2 = log.try_clone().map_err(io_err("duplicating log fd", &self.log))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(io_err("opening log", &self.log))?;
+        let log2 = log
+            .try_clone()
+            .map_err(io_err("duplicating log fd", &self.log))?;
         let bin = self.opts.version.containerd();
         let child = Command::new(&bin)
             .arg("--config")
@@ -401,7 +461,10 @@ impl Containerd {
     /// A fresh container id, recorded so Drop can find its shim socket.
     pub fn new_id(&self, stem: &str) -> String {
         let id = format!("{stem}-{}", self.seq.fetch_add(1, Ordering::Relaxed));
-        self.ids.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone());
         id
     }
 
@@ -409,8 +472,14 @@ impl Containerd {
     /// their own stdio (events, pty). Wrap the child in [`ChildGuard`].
     pub fn ctr_command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(self.opts.version.ctr());
-        c.arg("--address").arg(&self.address).arg("--namespace").arg(&self.namespace).args(args);
-        c.env("PATH", self.env_path()).env_remove("CONTAINERD_ADDRESS").env_remove("CONTAINERD_NAMESPACE");
+        c.arg("--address")
+            .arg(&self.address)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .args(args);
+        c.env("PATH", self.env_path())
+            .env_remove("CONTAINERD_ADDRESS")
+            .env_remove("CONTAINERD_NAMESPACE");
         c
     }
 
@@ -439,14 +508,34 @@ impl Containerd {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let out_path = self.dir.join(format!("ctr-{n}.out"));
         let err_path = self.dir.join(format!("ctr-{n}.err"));
-        let fail = |msg: String| Output { status: exit_status(127), stdout: Vec::new(), stderr: msg.into_bytes() };
+        let fail = |msg: String| Output {
+            status: exit_status(127),
+            stdout: Vec::new(),
+            stderr: msg.into_bytes(),
+        };
         let (out_f, err_f) = match (fs::File::create(&out_path), fs::File::create(&err_path)) {
             (Ok(o), Ok(e)) => (o, e),
-            (Err(e), _) | (_, Err(e)) => return fail(format!("creating ctr output files in {}: {e}", self.dir.display())),
+            (Err(e), _) | (_, Err(e)) => {
+                return fail(format!(
+                    "creating ctr output files in {}: {e}",
+                    self.dir.display()
+                ))
+            }
         };
-        let mut child = match self.ctr_command(args).stdin(Stdio::null()).stdout(out_f).stderr(err_f).spawn() {
+        let mut child = match self
+            .ctr_command(args)
+            .stdin(Stdio::null())
+            .stdout(out_f)
+            .stderr(err_f)
+            .spawn()
+        {
             Ok(c) => c,
-            Err(e) => return fail(format!("spawning {}: {e}", self.opts.version.ctr().display())),
+            Err(e) => {
+                return fail(format!(
+                    "spawning {}: {e}",
+                    self.opts.version.ctr().display()
+                ))
+            }
         };
         let start = Instant::now();
         let mut timed_out = false;
@@ -467,9 +556,16 @@ impl Containerd {
         let _ = fs::remove_file(&out_path);
         let _ = fs::remove_file(&err_path);
         if timed_out {
-            stderr.extend_from_slice(format!("\n[brisk-integration: ctr {args:?} killed after {timeout:?}]\n").as_bytes());
+            stderr.extend_from_slice(
+                format!("\n[brisk-integration: ctr {args:?} killed after {timeout:?}]\n")
+                    .as_bytes(),
+            );
         }
-        Output { status, stdout, stderr }
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
     }
 
     /// `containerd config dump` of our config: the merged view (imports included).
@@ -501,8 +597,20 @@ impl Containerd {
 
     /// `ctr run` arguments up to and including the container id: runtime, our
     /// fifo dir, then `extra`, image and id. Append the command.
-    pub fn run_args<'a>(&'a self, runtime: &'a str, extra: &[&'a str], image: &'a str, id: &'a str) -> Vec<&'a str> {
-        let mut v = vec!["run", "--runtime", runtime, "--fifo-dir", self.fifo_dir_str()];
+    pub fn run_args<'a>(
+        &'a self,
+        runtime: &'a str,
+        extra: &[&'a str],
+        image: &'a str,
+        id: &'a str,
+    ) -> Vec<&'a str> {
+        let mut v = vec![
+            "run",
+            "--runtime",
+            runtime,
+            "--fifo-dir",
+            self.fifo_dir_str(),
+        ];
         v.extend_from_slice(extra);
         v.push(image);
         v.push(id);
@@ -526,10 +634,23 @@ impl Containerd {
     /// unpack into the default snapshotter.
     pub fn import_image(&self, img: &OciImage) -> Result<(), ContainerdError> {
         let archive = img.archive.to_string_lossy().into_owned();
-        self.ctr_ok(&["images", "import", "--snapshotter", self.opts.snapshotter, &archive])?;
-        let listed: Vec<String> = self.ctr_ok(&["images", "ls", "-q"])?.lines().map(str::to_string).collect();
+        self.ctr_ok(&[
+            "images",
+            "import",
+            "--snapshotter",
+            self.opts.snapshotter,
+            &archive,
+        ])?;
+        let listed: Vec<String> = self
+            .ctr_ok(&["images", "ls", "-q"])?
+            .lines()
+            .map(str::to_string)
+            .collect();
         if !listed.iter().any(|l| l == &img.reference) {
-            return Err(ContainerdError::ImageMissing { reference: img.reference.clone(), listed });
+            return Err(ContainerdError::ImageMissing {
+                reference: img.reference.clone(),
+                listed,
+            });
         }
         Ok(())
     }
@@ -557,9 +678,11 @@ impl Containerd {
 
     /// Polls until task `id` has `status` (bounded, so a hung task fails the test).
     pub fn wait_task_status(&self, id: &str, status: &str) -> Result<(), ContainerdError> {
-        wait_for(&format!("task {id} reaching {status}"), Duration::from_secs(60), || {
-            Ok(self.task_status(id)?.as_deref() == Some(status))
-        })
+        wait_for(
+            &format!("task {id} reaching {status}"),
+            Duration::from_secs(60),
+            || Ok(self.task_status(id)?.as_deref() == Some(status)),
+        )
     }
 
     /// Processes whose command line names our private address: our shims.
@@ -574,8 +697,12 @@ impl Containerd {
                 let args = cmdline(p);
                 // Not ctr itself: it takes --address too, but it is our child
                 // and exits by itself.
-                !args.first().is_some_and(|a| a.ends_with("/ctr") || a == "ctr")
-                    && args.iter().any(|a| a == &addr || a.strip_prefix("unix://") == Some(addr.as_str()))
+                !args
+                    .first()
+                    .is_some_and(|a| a.ends_with("/ctr") || a == "ctr")
+                    && args
+                        .iter()
+                        .any(|a| a == &addr || a.strip_prefix("unix://") == Some(addr.as_str()))
             })
             .collect()
     }
@@ -585,16 +712,28 @@ impl Containerd {
         self.shim_pids()
             .into_iter()
             .find(|&p| cmdline(p).windows(2).any(|w| w[0] == "-id" && w[1] == id))
-            .ok_or_else(|| ContainerdError::NoShim { id: id.to_string(), address: self.address.clone() })
+            .ok_or_else(|| ContainerdError::NoShim {
+                id: id.to_string(),
+                address: self.address.clone(),
+            })
     }
 
     /// SIGKILLs the shim of container `id` and waits until it is gone.
     pub fn kill_shim(&self, id: &str) -> Result<u32, ContainerdError> {
         let pid = self.shim_pid(id)?;
-        let pfd = Pidfd::open(pid).map_err(io_err("pidfd_open of the shim", Path::new(&format!("/proc/{pid}"))))?;
-        pfd.kill(Signal::SIGKILL).map_err(io_err("killing the shim", Path::new(&format!("/proc/{pid}"))))?;
+        let pfd = Pidfd::open(pid).map_err(io_err(
+            "pidfd_open of the shim",
+            Path::new(&format!("/proc/{pid}")),
+        ))?;
+        pfd.kill(Signal::SIGKILL).map_err(io_err(
+            "killing the shim",
+            Path::new(&format!("/proc/{pid}")),
+        ))?;
         if !pfd.wait_exit(Duration::from_secs(30)) {
-            return Err(ContainerdError::Timeout { what: format!("shim {pid} exiting after SIGKILL"), timeout: Duration::from_secs(30) });
+            return Err(ContainerdError::Timeout {
+                what: format!("shim {pid} exiting after SIGKILL"),
+                timeout: Duration::from_secs(30),
+            });
         }
         Ok(pid)
     }
@@ -608,7 +747,9 @@ impl Containerd {
 
     /// Stops the daemon: `sig`, then SIGKILL after `grace`.
     fn kill_daemon(&mut self, sig: Signal, grace: Duration) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         // The child is ours and not yet reaped, so its pid cannot be reused.
         let _ = nix::sys::signal::kill(pid, sig);
@@ -630,14 +771,20 @@ impl Containerd {
 
     /// The rootfs mount point containerd prepares for container `id`.
     pub fn rootfs(&self, id: &str) -> PathBuf {
-        self.state.join("io.containerd.runtime.v2.task").join(&self.namespace).join(id).join("rootfs")
+        self.state
+            .join("io.containerd.runtime.v2.task")
+            .join(&self.namespace)
+            .join(id)
+            .join("rootfs")
     }
 
     /// Cgroup directories of our namespace, one per hierarchy that has it.
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
-        let Ok(rd) = fs::read_dir(CGROUP_ROOT) else { return out };
+        let Ok(rd) = fs::read_dir(CGROUP_ROOT) else {
+            return out;
+        };
         for e in rd.flatten() {
             let d = e.path().join(&self.namespace);
             if let Ok(real) = fs::canonicalize(&d) {
@@ -667,12 +814,17 @@ impl Containerd {
             return;
         }
         let short = Duration::from_secs(20);
-        let Ok(out) = self.ctr_ok(&["task", "ls", "-q"]) else { return };
+        let Ok(out) = self.ctr_ok(&["task", "ls", "-q"]) else {
+            return;
+        };
         for id in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
             self.thaw(id);
             let _ = self.ctr_timeout(&["task", "kill", "-a", "-s", "SIGKILL", id], short);
             let _ = wait_for("task stop", Duration::from_secs(10), || {
-                Ok(matches!(self.task_status(id)?.as_deref(), None | Some("STOPPED") | Some("UNKNOWN")))
+                Ok(matches!(
+                    self.task_status(id)?.as_deref(),
+                    None | Some("STOPPED") | Some("UNKNOWN")
+                ))
             });
             let _ = self.ctr_timeout(&["task", "delete", "-f", id], short);
         }
@@ -709,7 +861,11 @@ impl Containerd {
                     }
                 });
             }
-            let pids: BTreeSet<u32> = self.cgroup_pids().into_iter().chain(self.shim_pids()).collect();
+            let pids: BTreeSet<u32> = self
+                .cgroup_pids()
+                .into_iter()
+                .chain(self.shim_pids())
+                .collect();
             if pids.is_empty() {
                 return;
             }
@@ -739,7 +895,8 @@ impl Containerd {
         let addr = self.address.to_string_lossy().into_owned();
         let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for id in &ids {
-            let sock = Path::new(SHIM_SOCKET_DIR).join(shim_socket_hash(&addr, &self.namespace, id));
+            let sock =
+                Path::new(SHIM_SOCKET_DIR).join(shim_socket_hash(&addr, &self.namespace, id));
             let _ = fs::remove_file(&sock);
         }
         let runc_ns = Path::new(RUNC_ROOT).join(&self.namespace);
@@ -748,10 +905,18 @@ impl Containerd {
         }
         let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         *live = live.saturating_sub(1);
-        let created = CREATED_RUN_CONTAINERD.lock().map(|c| c.unwrap_or(false)).unwrap_or(false);
+        let created = CREATED_RUN_CONTAINERD
+            .lock()
+            .map(|c| c.unwrap_or(false))
+            .unwrap_or(false);
         if *live == 0 && created {
             // Only if empty: another containerd may have moved in meanwhile.
-            for d in [SHIM_SOCKET_DIR, RUNC_ROOT, "/run/containerd/fifo", "/run/containerd"] {
+            for d in [
+                SHIM_SOCKET_DIR,
+                RUNC_ROOT,
+                "/run/containerd/fifo",
+                "/run/containerd",
+            ] {
                 let _ = fs::remove_dir(d);
             }
         }
@@ -771,7 +936,10 @@ impl Drop for Containerd {
         if mounts_under(&self.dir).is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
-            eprintln!("brisk-integration: mounts remain under {}; not removing it", self.dir.display());
+            eprintln!(
+                "brisk-integration: mounts remain under {}; not removing it",
+                self.dir.display()
+            );
         }
     }
 }
@@ -781,7 +949,10 @@ impl Drop for Containerd {
 pub fn shim_socket_hash(address: &str, namespace: &str, id: &str) -> String {
     use sha2::{Digest, Sha256};
     let p = Path::new(address).join(namespace).join(id);
-    Sha256::digest(p.to_string_lossy().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(p.to_string_lossy().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Kills its child (ctr events, ctr run -t ...) when dropped.
@@ -835,7 +1006,13 @@ impl Pidfd {
         // SAFETY: pidfd_send_signal with our valid pidfd, a signal number, a
         // null siginfo (kernel fills the default) and no flags.
         let r = unsafe {
-            libc::syscall(libc::SYS_pidfd_send_signal, self.0.as_raw_fd(), sig as i32, std::ptr::null::<libc::siginfo_t>(), 0)
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig as i32,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
         };
         if r < 0 {
             let e = io::Error::last_os_error();
@@ -851,7 +1028,10 @@ impl Pidfd {
     pub fn wait_exit(&self, timeout: Duration) -> bool {
         let start = Instant::now();
         loop {
-            let mut fds = [nix::poll::PollFd::new(self.0.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                self.0.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             let left = timeout.saturating_sub(start.elapsed());
             let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
@@ -880,7 +1060,10 @@ pub fn wait_for(
             return Ok(());
         }
         if start.elapsed() > timeout {
-            return Err(ContainerdError::Timeout { what: what.to_string(), timeout });
+            return Err(ContainerdError::Timeout {
+                what: what.to_string(),
+                timeout,
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -908,7 +1091,8 @@ fn toml_str(s: &str) -> String {
 /// Creates a private dir under /tmp (or $BRISK_TEST_TMP): short, because unix
 /// socket paths are limited to 108 bytes.
 pub fn make_temp_dir(prefix: &str) -> Result<PathBuf, ContainerdError> {
-    let base = std::env::var_os("BRISK_TEST_TMP").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    let base =
+        std::env::var_os("BRISK_TEST_TMP").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     let template = base.join(format!("{prefix}-XXXXXX"));
     nix::unistd::mkdtemp(&template).map_err(|e| ContainerdError::Io {
         step: "mkdtemp",
@@ -919,13 +1103,22 @@ pub fn make_temp_dir(prefix: &str) -> Result<PathBuf, ContainerdError> {
 
 fn proc_pids() -> Vec<u32> {
     fs::read_dir("/proc")
-        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn cmdline(pid: u32) -> Vec<String> {
     fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| b.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -942,7 +1135,9 @@ fn walk_dirs(dir: &Path, f: &mut dyn FnMut(&Path)) {
 
 /// Mount points at or under `dir` in our mount namespace, in mount order.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|m| PathBuf::from(unescape_mountinfo(m)))
@@ -956,7 +1151,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -989,7 +1187,10 @@ mod tests {
             shim_socket_hash("/run/c.sock", "default", "x"),
             "351af489a2b591516329955f945936f2913e5bb8585e11dbb89c877cd861762a"
         );
-        assert_ne!(shim_socket_hash("/a", "n", "x"), shim_socket_hash("/a", "n", "y"));
+        assert_ne!(
+            shim_socket_hash("/a", "n", "x"),
+            shim_socket_hash("/a", "n", "y")
+        );
     }
 }
 
@@ -1022,28 +1223,40 @@ pub struct Pty {
 
 impl Pty {
     pub fn open() -> io::Result<Self> {
-        let p = nix::pty::openpty(None, None).map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-        Ok(Pty { master: p.master, slave: p.slave })
+        let p =
+            nix::pty::openpty(None, None).map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        Ok(Pty {
+            master: p.master,
+            slave: p.slave,
+        })
     }
 
     /// Spawns `cmd` with the slave as stdin, stdout and stderr.
     pub fn spawn(&self, mut cmd: Command) -> io::Result<ChildGuard> {
         let s = |fd: &OwnedFd| fd.try_clone().map(Stdio::from);
-        cmd.stdin(s(&self.slave)?).stdout(s(&self.slave)?).stderr(s(&self.slave)?);
+        cmd.stdin(s(&self.slave)?)
+            .stdout(s(&self.slave)?)
+            .stderr(s(&self.slave)?);
         cmd.spawn().map(ChildGuard)
     }
 
     pub fn write(&self, data: &[u8]) -> io::Result<()> {
         let mut off = 0;
         while off < data.len() {
-            off += nix::unistd::write(&self.master, &data[off..]).map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+            off += nix::unistd::write(&self.master, &data[off..])
+                .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
         }
         Ok(())
     }
 
     /// Reads from the master into `buf` until `pred(buf)` holds, EOF/EIO (slave
     /// closed by everyone) or `timeout`. Returns whether `pred` held.
-    pub fn read_until(&self, buf: &mut Vec<u8>, timeout: Duration, pred: impl Fn(&[u8]) -> bool) -> bool {
+    pub fn read_until(
+        &self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+        pred: impl Fn(&[u8]) -> bool,
+    ) -> bool {
         let start = Instant::now();
         let mut chunk = [0u8; 4096];
         while !pred(buf) {
@@ -1051,7 +1264,10 @@ impl Pty {
             if left.is_zero() {
                 return false;
             }
-            let mut fds = [nix::poll::PollFd::new(self.master.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                self.master.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
                 Ok(0) | Err(nix::errno::Errno::EINTR) => continue,

@@ -33,7 +33,10 @@ pub enum ImageError {
     #[error("listing busybox applets with `{path} --list`: {detail}")]
     ListApplets { path: PathBuf, detail: String },
     #[error("{step} while building the image tar: {source}")]
-    Tar { step: &'static str, source: io::Error },
+    Tar {
+        step: &'static str,
+        source: io::Error,
+    },
     #[error("writing image archive {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("unsupported host architecture {0} for the OCI platform field")]
@@ -71,10 +74,14 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 fn busybox_applets(busybox: &Path) -> Result<Vec<String>, ImageError> {
-    let out = Command::new(busybox)
-        .arg("--list")
-        .output()
-        .map_err(|e| ImageError::ListApplets { path: busybox.to_path_buf(), detail: e.to_string() })?;
+    let out =
+        Command::new(busybox)
+            .arg("--list")
+            .output()
+            .map_err(|e| ImageError::ListApplets {
+                path: busybox.to_path_buf(),
+                detail: e.to_string(),
+            })?;
     if !out.status.success() {
         return Err(ImageError::ListApplets {
             path: busybox.to_path_buf(),
@@ -109,7 +116,10 @@ fn tar_err(step: &'static str) -> impl FnOnce(io::Error) -> ImageError {
 /// The root filesystem layer: busybox, its applet symlinks and the few
 /// directories and files a container runtime expects to mount over.
 fn build_layer(busybox: &Path) -> Result<Vec<u8>, ImageError> {
-    let bin = fs::read(busybox).map_err(|source| ImageError::ReadBusybox { path: busybox.to_path_buf(), source })?;
+    let bin = fs::read(busybox).map_err(|source| ImageError::ReadBusybox {
+        path: busybox.to_path_buf(),
+        source,
+    })?;
     let applets = busybox_applets(busybox)?;
     let mut b = tar::Builder::new(Vec::new());
     for (dir, mode) in [
@@ -125,21 +135,28 @@ fn build_layer(busybox: &Path) -> Result<Vec<u8>, ImageError> {
         ("var/", 0o755),
     ] {
         let mut h = header(tar::EntryType::Directory, mode, 0);
-        b.append_data(&mut h, dir, io::empty()).map_err(tar_err("adding a directory"))?;
+        b.append_data(&mut h, dir, io::empty())
+            .map_err(tar_err("adding a directory"))?;
     }
     let mut h = header(tar::EntryType::Regular, 0o755, bin.len() as u64);
-    b.append_data(&mut h, "bin/busybox", bin.as_slice()).map_err(tar_err("adding bin/busybox"))?;
+    b.append_data(&mut h, "bin/busybox", bin.as_slice())
+        .map_err(tar_err("adding bin/busybox"))?;
     for applet in &applets {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox").map_err(tar_err("adding an applet symlink"))?;
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .map_err(tar_err("adding an applet symlink"))?;
     }
     for (path, content) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"),
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        ),
         ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
         ("etc/hostname", "brisk\n"),
     ] {
         let mut h = header(tar::EntryType::Regular, 0o644, content.len() as u64);
-        b.append_data(&mut h, path, content.as_bytes()).map_err(tar_err("adding an /etc file"))?;
+        b.append_data(&mut h, path, content.as_bytes())
+            .map_err(tar_err("adding an /etc file"))?;
     }
     b.into_inner().map_err(tar_err("finishing the layer"))
 }
@@ -150,7 +167,11 @@ pub fn build_busybox_image(dest: &Path) -> Result<OciImage, ImageError> {
 }
 
 /// Builds an OCI image archive from a static busybox at `busybox`, named `reference`.
-pub fn build_image_from(busybox: &Path, reference: &str, dest: &Path) -> Result<OciImage, ImageError> {
+pub fn build_image_from(
+    busybox: &Path,
+    reference: &str,
+    dest: &Path,
+) -> Result<OciImage, ImageError> {
     let arch = oci_arch()?;
     let layer = build_layer(busybox)?;
     let layer_digest = format!("sha256:{}", sha256_hex(&layer));
@@ -176,10 +197,17 @@ pub fn build_image_from(busybox: &Path, reference: &str, dest: &Path) -> Result<
         "config": { "mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config.len() },
         "layers": [{ "mediaType": LAYER_MEDIA_TYPE, "digest": layer_digest, "size": layer.len() }],
     }))
-    .map_err(|e| ImageError::Tar { step: "serializing the manifest", source: e.into() })?;
+    .map_err(|e| ImageError::Tar {
+        step: "serializing the manifest",
+        source: e.into(),
+    })?;
     let manifest_digest = format!("sha256:{}", sha256_hex(&manifest));
 
-    let tag = reference.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/')).unwrap_or("latest");
+    let tag = reference
+        .rsplit_once(':')
+        .map(|(_, t)| t)
+        .filter(|t| !t.contains('/'))
+        .unwrap_or("latest");
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": INDEX_MEDIA_TYPE,
@@ -194,31 +222,64 @@ pub fn build_image_from(busybox: &Path, reference: &str, dest: &Path) -> Result<
             },
         }],
     }))
-    .map_err(|e| ImageError::Tar { step: "serializing the index", source: e.into() })?;
+    .map_err(|e| ImageError::Tar {
+        step: "serializing the index",
+        source: e.into(),
+    })?;
 
     let mut out = tar::Builder::new(Vec::new());
     let mut add = |path: String, data: &[u8], kind: tar::EntryType, mode: u32| {
         let mut h = header(kind, mode, data.len() as u64);
         out.append_data(&mut h, path, data)
     };
-    add("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#, tar::EntryType::Regular, 0o644)
-        .map_err(tar_err("adding oci-layout"))?;
-    add("blobs/".into(), b"", tar::EntryType::Directory, 0o755).map_err(tar_err("adding blobs/"))?;
-    add("blobs/sha256/".into(), b"", tar::EntryType::Directory, 0o755).map_err(tar_err("adding blobs/sha256/"))?;
-    for (digest, data) in [(&layer_digest, &layer), (&config_digest, &config), (&manifest_digest, &manifest)] {
+    add(
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+        tar::EntryType::Regular,
+        0o644,
+    )
+    .map_err(tar_err("adding oci-layout"))?;
+    add("blobs/".into(), b"", tar::EntryType::Directory, 0o755)
+        .map_err(tar_err("adding blobs/"))?;
+    add(
+        "blobs/sha256/".into(),
+        b"",
+        tar::EntryType::Directory,
+        0o755,
+    )
+    .map_err(tar_err("adding blobs/sha256/"))?;
+    for (digest, data) in [
+        (&layer_digest, &layer),
+        (&config_digest, &config),
+        (&manifest_digest, &manifest),
+    ] {
         let hex = digest.trim_start_matches("sha256:");
-        add(format!("blobs/sha256/{hex}"), data, tar::EntryType::Regular, 0o644).map_err(tar_err("adding a blob"))?;
+        add(
+            format!("blobs/sha256/{hex}"),
+            data,
+            tar::EntryType::Regular,
+            0o644,
+        )
+        .map_err(tar_err("adding a blob"))?;
     }
-    add("index.json".into(), &index, tar::EntryType::Regular, 0o644).map_err(tar_err("adding index.json"))?;
+    add("index.json".into(), &index, tar::EntryType::Regular, 0o644)
+        .map_err(tar_err("adding index.json"))?;
     let bytes = out.into_inner().map_err(tar_err("finishing the archive"))?;
 
-    let werr = |source| ImageError::Write { path: dest.to_path_buf(), source };
+    let werr = |source| ImageError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
     let tmp = dest.with_extension("tar.tmp");
     let mut f = fs::File::create(&tmp).map_err(werr)?;
     f.write_all(&bytes).map_err(werr)?;
     f.sync_all().map_err(werr)?;
     fs::rename(&tmp, dest).map_err(werr)?;
-    Ok(OciImage { archive: dest.to_path_buf(), reference: reference.to_string(), manifest_digest })
+    Ok(OciImage {
+        archive: dest.to_path_buf(),
+        reference: reference.to_string(),
+        manifest_digest,
+    })
 }
 
 #[cfg(test)]
@@ -239,14 +300,27 @@ mod tests {
             if let Some(hex) = name.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) {
                 let mut body = Vec::new();
                 io::Read::read_to_end(&mut e, &mut body).expect("read blob");
-                assert_eq!(sha256_hex(&body), hex, "blob {name} content does not match its name");
+                assert_eq!(
+                    sha256_hex(&body),
+                    hex,
+                    "blob {name} content does not match its name"
+                );
             }
             names.push(name);
         }
         fs::remove_dir_all(&dir).expect("cleanup");
         assert!(names.contains(&"oci-layout".to_string()));
         assert!(names.contains(&"index.json".to_string()));
-        assert!(names.contains(&format!("blobs/sha256/{}", img.manifest_digest.trim_start_matches("sha256:"))));
-        assert_eq!(names.iter().filter(|n| n.starts_with("blobs/sha256/") && n.len() > 13).count(), 3);
+        assert!(names.contains(&format!(
+            "blobs/sha256/{}",
+            img.manifest_digest.trim_start_matches("sha256:")
+        )));
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.starts_with("blobs/sha256/") && n.len() > 13)
+                .count(),
+            3
+        );
     }
 }

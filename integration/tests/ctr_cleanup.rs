@@ -23,12 +23,23 @@ fn panic_mid_test(version: Version, runtime: &str) {
         let mut a = cd.run_args(runtime, &["-d"], &image, &paused);
         a.extend(["sleep", "1000"]);
         cd.ctr_ok(&a).expect("run paused");
-        let _exec = cd
-            .ctr_command(&["task", "exec", "--exec-id", "x", "--fifo-dir", cd.fifo_dir_str(), &paused, "sleep", "1000"])
+        let _exec = brisk_integration::containerd::ChildGuard(
+            cd.ctr_command(&[
+                "task",
+                "exec",
+                "--exec-id",
+                "x",
+                "--fifo-dir",
+                cd.fifo_dir_str(),
+                &paused,
+                "sleep",
+                "1000",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("exec");
+            .expect("exec"),
+        );
         brisk_integration::containerd::wait_for("exec running", Duration::from_secs(60), || {
             Ok(cd.ctr_ok(&["task", "ps", &paused])?.lines().count() >= 3)
         })
@@ -42,11 +53,17 @@ fn panic_mid_test(version: Version, runtime: &str) {
 
         let mut procs: Vec<u32> = cd.cgroup_pids();
         procs.extend(cd.shim_pids());
-        assert!(procs.len() >= 3, "expected container processes and a shim, got {procs:?}");
+        assert!(
+            procs.len() >= 3,
+            "expected container processes and a shim, got {procs:?}"
+        );
         seen = Some(Leftovers {
             dir: cd.dir.clone(),
             cgroups: cd.cgroup_dirs(),
-            processes: procs.into_iter().filter_map(|p| Pidfd::open(p).ok()).collect(),
+            processes: procs
+                .into_iter()
+                .filter_map(|p| Pidfd::open(p).ok())
+                .collect(),
             runc_root: PathBuf::from("/run/containerd/runc").join(&cd.namespace),
         });
         panic!("deliberate failure with live containers");
@@ -57,12 +74,20 @@ fn panic_mid_test(version: Version, runtime: &str) {
     for p in &l.processes {
         assert!(!p.is_alive(), "a process of the failed test survived");
     }
-    assert!(mounts_under(&l.dir).is_empty(), "mounts left under {}", l.dir.display());
+    assert!(
+        mounts_under(&l.dir).is_empty(),
+        "mounts left under {}",
+        l.dir.display()
+    );
     assert!(!l.dir.exists(), "{} left behind", l.dir.display());
     for c in &l.cgroups {
         assert!(!c.exists(), "cgroup {} left behind", c.display());
     }
-    assert!(!l.runc_root.exists(), "{} left behind", l.runc_root.display());
+    assert!(
+        !l.runc_root.exists(),
+        "{} left behind",
+        l.runc_root.display()
+    );
 }
 
 ctr_matrix!(panic_mid_test);

@@ -19,8 +19,17 @@ fn echo_hi(version: Version, runtime: &str) {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
     // --rm removed both task and container.
     assert!(cd.tasks().expect("task ls").is_empty());
-    assert_eq!(cd.ctr_ok(&["containers", "ls", "-q"]).expect("containers ls").trim(), "");
-    assert!(cd.mounts().iter().all(|m| !m.starts_with(cd.rootfs(&id))), "rootfs still mounted: {:?}", cd.mounts());
+    assert_eq!(
+        cd.ctr_ok(&["containers", "ls", "-q"])
+            .expect("containers ls")
+            .trim(),
+        ""
+    );
+    assert!(
+        cd.mounts().iter().all(|m| !m.starts_with(cd.rootfs(&id))),
+        "rootfs still mounted: {:?}",
+        cd.mounts()
+    );
 }
 
 fn exit_code(version: Version, runtime: &str) {

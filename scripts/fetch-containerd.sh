@@ -4,6 +4,7 @@
 #   1.6.20  bookworm's own package (installed system-wide via apt-get if missing)
 #   1.7.24  Debian trixie  -> .build/containerd-1.7.24/
 #   2.1.9   Debian sid     -> .build/containerd-2.1.9/
+# (sid moves on: if it no longer carries 2.1.9 this fails and says what it has.)
 # The trixie/sid .debs are downloaded with a private sources list and private
 # apt state/cache dirs, then unpacked with `dpkg -x` (never installed).
 # Idempotent: a version whose binaries already run is skipped.
@@ -80,9 +81,17 @@ fetch_one() {
     log "containerd $ver already in $dest"
     return
   fi
-  [[ -f "$APTDIR/state/lists/.fetched" ]] || { setup_private_apt; touch "$APTDIR/state/lists/.fetched"; }
+  local fresh=0
+  if [[ ! -f "$APTDIR/state/lists/.fetched" ]]; then
+    setup_private_apt; touch "$APTDIR/state/lists/.fetched"; fresh=1
+  fi
   local pkgver
   pkgver="$(pick_version containerd "$suite" "$prefix")"
+  if [[ -z "$pkgver" && "$fresh" == 0 ]]; then
+    # Cached lists may predate the package; refresh once.
+    setup_private_apt
+    pkgver="$(pick_version containerd "$suite" "$prefix")"
+  fi
   if [[ -z "$pkgver" ]]; then
     log "no containerd $prefix* in Debian $suite; available:"
     # shellcheck disable=SC2046

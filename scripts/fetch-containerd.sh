@@ -23,14 +23,17 @@ WANT=(
 
 log() { printf 'fetch-containerd: %s\n' "$*" >&2; }
 
+# The tests also need runc (for the runc shim) and a static busybox (image).
 ensure_system_containerd() {
-  if [[ -x /usr/bin/containerd && -x /usr/bin/ctr && -x /usr/bin/containerd-shim-runc-v2 ]]; then
-    return
-  fi
-  log "installing containerd (and runc) from the system's apt sources"
+  local missing=()
+  [[ -x /usr/bin/containerd && -x /usr/bin/ctr && -x /usr/bin/containerd-shim-runc-v2 ]] || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [[ -x /bin/busybox ]] && { ldd /bin/busybox 2>&1 || true; } | grep -q 'not a dynamic' || missing+=(busybox-static)
+  ((${#missing[@]})) || return 0
+  log "installing ${missing[*]} from the system's apt sources"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq containerd runc
+  apt-get install -y -qq "${missing[@]}"
 }
 
 binaries_ok() {

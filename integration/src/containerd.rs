@@ -10,6 +10,18 @@
 //!   `/run/containerd/s/<sha256(address/namespace/id)>`, so each container id
 //!   the test used (see [`Containerd::new_id`]) names its socket;
 //! * runc state: `/run/containerd/runc/<namespace>` (runc shim default root).
+//!
+//! What each release hands a shim's `start` (observed with the runc shim):
+//! * 1.6.20: args `-namespace N -address A -publish-binary B -id ID start`,
+//!   env TTRPC_ADDRESS only; the reply is the plain socket address
+//!   `unix:///run/containerd/s/<hash>`.
+//! * 1.7.24: same args; env adds GRPC_ADDRESS, NAMESPACE, MAX_SHIM_VERSION=2;
+//!   the runc shim still replies with the plain address.
+//! * 2.1.9: same args and env; the runc shim replies with JSON bootstrap
+//!   params `{"version":3,"address":"unix:///run/containerd/s/<hash>","protocol":"ttrpc"}`.
+//!
+//! `ctr task delete` exits 0 on all three and reports a non-zero exit status
+//! only as a warning on stderr ("exit with non-zero exit code N").
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -629,9 +641,11 @@ impl Containerd {
     }
 
     /// `ctr images import` of an OCI archive. The same flags work on 1.6 to
-    /// 2.x: the name comes from the index's io.containerd.image.name annotation.
-    /// 1.7 and 2.x go through the transfer service unless `--local`; both paths
-    /// unpack into the default snapshotter.
+    /// 2.x: the name comes from the index's io.containerd.image.name annotation
+    /// and the image is unpacked. 1.6 has no `--local` (1.7's default output is
+    /// the local importer's); 2.x imports through the transfer service unless
+    /// `--local`. `--all-platforms` changes nothing for this one-platform
+    /// image; `--index-name N` adds an image N for the index on all three.
     pub fn import_image(&self, img: &OciImage) -> Result<(), ContainerdError> {
         let archive = img.archive.to_string_lossy().into_owned();
         self.ctr_ok(&[

@@ -28,3 +28,18 @@ pub fn validate(_process: &Process, _seccomp: Option<&LinuxSeccomp>) -> Result<(
 pub fn finalize_process(_process: &Process, _seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>, SecurityError> {
     Err(SecurityError::Invalid { step: "finalize", reason: "not implemented yet".into() })
 }
+
+/// Send the seccomp notify fd and the container state to the agent at `listener_path`.
+pub fn send_to_listener(_listener_path: &std::path::Path, _notify_fd: std::os::fd::BorrowedFd<'_>, _state_json: &str, _metadata: &str) -> Result<(), SecurityError> {
+    Err(SecurityError::Invalid { step: "seccomp listener", reason: "not implemented yet".into() })
+}
+
+/// containerd CRI's default capability set (config/capabilities/default.json).
+pub fn default_capabilities() -> Vec<String> {
+    Vec::new()
+}
+
+/// containerd's default seccomp profile (config/seccomp/default.json).
+pub fn default_seccomp() -> serde_json::Value {
+    serde_json::Value::Null
+}

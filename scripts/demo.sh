@@ -37,6 +37,7 @@ say "using $("$CONTAINERD" --version)"
 
 # 2. build brisk
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  command -v cargo >/dev/null || { echo "demo.sh: cargo not found (install a Rust toolchain, or SKIP_BUILD=1 with a built target/release)" >&2; exit 1; }
   say "cargo build --release"
   (cd "$ROOT" && cargo build --release -p containerd-shim-brisk-v2)
 fi

@@ -59,7 +59,7 @@ fn own_cgroups() -> Vec<(String, String, PathBuf)> {
 }
 
 /// Parent side: build the bundle.
-fn build(dir: &Path, readonly_root: bool) -> PathBuf {
+fn build(dir: &Path, readonly_root: bool, propagation: &str) -> PathBuf {
     let rootfs = dir.join("rootfs");
     for d in ["bin", "proc", "sys", "dev", "etc/dir_masked", "etc/ro_dir", "tmp", "data", "rdata"] {
         fs::create_dir_all(rootfs.join(d)).unwrap();
@@ -94,6 +94,7 @@ fn build(dir: &Path, readonly_root: bool) -> PathBuf {
         ],
         "linux": {
             "namespaces": [{"type": "mount"}],
+            "rootfsPropagation": propagation,
             "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640, "uid": 12, "gid": 34}],
             "maskedPaths": ["/etc/file_masked", "/etc/dir_masked", "/etc/missing"],
             "readonlyPaths": ["/etc/ro_dir", "/etc/also_missing"]
@@ -123,7 +124,10 @@ fn child(dir: &Path) {
     let rootfs = fs::canonicalize(dir.join("rootfs")).unwrap();
     let cg = own_cgroups();
     let no_pivot = std::env::var("BRISK_ROOTFS_NO_PIVOT").is_ok();
-    let cfg = RootfsConfig { spec: &spec, rootfs: &rootfs, no_pivot, in_userns: false, cgroupns: false, cgroup_mounts: &cg };
+    // Device binds (what a user-namespaced init does) and cgroupns mounts are exercised as root.
+    let in_userns = std::env::var("BRISK_ROOTFS_BIND_DEVICES").is_ok();
+    let cgroupns = std::env::var("BRISK_ROOTFS_CGROUPNS").is_ok();
+    let cfg = RootfsConfig { spec: &spec, rootfs: &rootfs, no_pivot, in_userns, cgroupns, cgroup_mounts: &cg };
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
     rootfs::prepare(&cfg).unwrap();
     let umask_after = nix::sys::stat::umask(old_umask);
@@ -213,6 +217,9 @@ impl Run {
 fn run_child(dir: &Path, test: &str, extra_env: &[(&str, &str)]) -> Run {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new("unshare");
+    if extra_env.iter().any(|(k, _)| *k == "BRISK_ROOTFS_CGROUPNS") {
+        cmd.arg("--cgroup");
+    }
     cmd.args(["--mount", "--propagation", "private", "--"])
         .arg(exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
@@ -253,7 +260,7 @@ fn rootfs_prepare_pivot_finalize() {
         return;
     }
     let tmp = TempDir::new("pivot");
-    let rootfs = build(&tmp.0, false);
+    let rootfs = build(&tmp.0, false, "");
     let run = run_child(&tmp.0, "rootfs_prepare_pivot_finalize", &[]);
 
     // The symlink destination was resolved inside the rootfs, never on the host path.
@@ -378,8 +385,24 @@ fn rootfs_no_pivot_and_readonly_root() {
         return;
     }
     let tmp = TempDir::new("nopivot");
-    build(&tmp.0, true);
-    let run = run_child(&tmp.0, "rootfs_no_pivot_and_readonly_root", &[("BRISK_ROOTFS_NO_PIVOT", "1")]);
+    build(&tmp.0, true, "");
+    let run = run_child(
+        &tmp.0,
+        "rootfs_no_pivot_and_readonly_root",
+        &[("BRISK_ROOTFS_NO_PIVOT", "1"), ("BRISK_ROOTFS_BIND_DEVICES", "1"), ("BRISK_ROOTFS_CGROUPNS", "1")],
+    );
+    // Devices are bind mounts of the host's nodes, not mknod'ed.
+    for d in ["/dev/null", "/dev/zero", "/dev/tty", "/dev/fuse"] {
+        assert!(Run::mount(&run.post, d).is_some(), "{d} is not a bind mount");
+    }
+    assert!(run.kv["dev"].iter().any(|d| d.starts_with("/dev/null c 1:3 ")), "{:?}", run.kv["dev"]);
+    // With a cgroup namespace the hierarchies are mounted, not bound from the host path.
+    if !own_cgroups().is_empty() {
+        let (_, opts, fs, sup) = run.post_mount("/sys/fs/cgroup/memory");
+        assert!(fs == "cgroup" && has_opt(&sup, "memory") && has_opt(&opts, "ro"), "{fs} {opts} {sup}");
+        let mline = run.post.iter().find(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup/memory")).unwrap();
+        assert_eq!(mline.split(' ').nth(3), Some("/"), "cgroupns root expected: {mline}");
+    }
     assert_eq!(run.one("root_write"), "ReadOnlyFilesystem");
     assert!(has_opt(&run.post_mount("/").1, "ro"), "/ is not read-only");
     // Mounts on top of the read-only root stay writable.
@@ -387,5 +410,22 @@ fn rootfs_no_pivot_and_readonly_root() {
     assert_eq!(run.one("masked_file"), "\"\"");
     assert_eq!(run.one("ro_dir_write"), "ReadOnlyFilesystem");
     assert_eq!(run.one("cwd_exists"), "true");
+    assert_eq!(run.one("busybox").trim(), "hello from busybox data");
+}
+
+#[test]
+fn rootfs_shared_propagation() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        return child(Path::new(&dir));
+    }
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let tmp = TempDir::new("shared");
+    build(&tmp.0, false, "rshared");
+    let run = run_child(&tmp.0, "rootfs_shared_propagation", &[]);
+    let root = run.post.iter().find(|l| l.split(' ').nth(4) == Some("/")).unwrap();
+    assert!(root.contains(" shared:"), "/ is not shared: {root}");
     assert_eq!(run.one("busybox").trim(), "hello from busybox data");
 }

@@ -320,6 +320,16 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     let opts = mount_opts(m);
     let typ = m.typ().as_deref().unwrap_or("");
     let given = clean(m.destination());
+    // Extensions runc 1.2 added that brisk does not implement: refuse them rather than pass them to
+    // the filesystem as data (a bind mount would silently ignore them).
+    for o in m.options().as_deref().unwrap_or(&[]) {
+        if matches!(o.as_str(), "idmap" | "ridmap" | "tmpcopyup") {
+            return Err(invalid("mount", &given, format!("mount option {o:?} is not supported")));
+        }
+    }
+    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        return Err(invalid("mount", &given, "id-mapped mounts (uidMappings/gidMappings) are not supported"));
+    }
     let res = resolve(sys, m.destination())?;
     let dest = res.path.as_path();
     if dest == Path::new("/") {

@@ -475,3 +475,17 @@ fn mountinfo_parsing() {
     assert_eq!(containing_mount(info, Path::new("/run dir/r")), Some((PathBuf::from("/run dir"), false)));
     assert_eq!(containing_mount(info, Path::new("/srv")), Some((PathBuf::from("/"), true)));
 }
+
+#[test]
+fn unsupported_extensions_are_refused_by_name() {
+    for (opts, word) in [(r#"["bind", "idmap"]"#, "idmap"), (r#"["tmpcopyup"]"#, "tmpcopyup"), (r#"["rbind", "ridmap"]"#, "ridmap")] {
+        let s = with_mounts(&format!(r#"{{"destination": "/m", "type": "tmpfs", "source": "/src", "options": {opts}}}"#));
+        let err = prepare_with(&mut base_fake(), &cfg(&s, &[])).unwrap_err();
+        assert!(err.to_string().contains("/m") && err.to_string().contains(word), "{err}");
+    }
+    let s = with_mounts(
+        r#"{"destination": "/m", "source": "/src", "options": ["bind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}"#,
+    );
+    let err = prepare_with(&mut base_fake(), &cfg(&s, &[])).unwrap_err();
+    assert!(err.to_string().contains("id-mapped"), "{err}");
+}

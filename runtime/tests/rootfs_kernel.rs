@@ -66,6 +66,8 @@ fn build(dir: &Path, readonly_root: bool, propagation: &str) -> PathBuf {
     }
     fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    fs::create_dir(rootfs.join("run")).unwrap();
+    fs::set_permissions(rootfs.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
     fs::write(rootfs.join("etc/file_masked"), "secret").unwrap();
     fs::write(rootfs.join("etc/dir_masked/inside"), "secret").unwrap();
     // CVE-2021-30465 shape: the image holds a symlink to an absolute host path.
@@ -159,6 +161,7 @@ fn child(dir: &Path) {
     out("shm_write", write_result("/dev/shm/new"));
     out("root_write", write_result("/rootfile"));
     out("cwd_exists", Path::new("/work").is_dir());
+    out("run_mode", format!("{:o}", fs::metadata("/run").unwrap().mode() & 0o7777));
     out("evil_is_tmpfs_inside", Path::new(&dir.join("outside/sub").strip_prefix("/").map(|p| Path::new("/").join(p)).unwrap()).is_dir());
     for d in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/fuse"] {
         match fs::symlink_metadata(d) {
@@ -301,6 +304,7 @@ fn rootfs_prepare_pivot_finalize() {
     let (_, opts, _, _) = run.post_mount("/run");
     assert!(has_opt(&opts, "ro") && has_opt(&opts, "nodev") && has_opt(&opts, "noatime"), "/run: {opts}");
     assert_eq!(run.one("run_write"), "ReadOnlyFilesystem");
+    assert_eq!(run.one("run_mode"), "711", "tmpfs over an existing dir keeps its mode");
     assert_eq!(run.one("shm_write"), "ok");
     assert_eq!(run.one("root_write"), "ok");
     assert_eq!(run.one("cwd_exists"), "true");

@@ -154,6 +154,14 @@ impl Sys for FakeSys {
         })
     }
 
+    fn perm(&mut self, fd: &PathBuf) -> nix::Result<u32> {
+        self.nodes.get(fd).map(|_| 0o750).ok_or(Errno::ENOENT)
+    }
+
+    fn chmod_dir(&mut self, path: &Path, perm: u32) -> nix::Result<()> {
+        self.record(format!("chmod {} {perm:o}", path.display()))
+    }
+
     fn mkdir(&mut self, path: &Path, mode: u32) -> nix::Result<()> {
         self.parent_is_dir(path)?;
         if self.nodes.contains_key(path) {

@@ -362,6 +362,17 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
         "" => return Err(invalid("mount", &given, "mount without a type that is not a bind mount")),
         _ => {}
     }
+    // Like runc, a tmpfs over an existing directory keeps that directory's mode, unless the mount
+    // gives mode= itself (runc 1.1 overrides even that; runc 1.2 and the spec's intent do not).
+    let keep_mode = match (typ, sys.open(dest)) {
+        ("tmpfs", Ok(fd)) if !opts.data.as_deref().unwrap_or("").split(',').any(|d| d.starts_with("mode=")) => {
+            match sys.kind(&fd) {
+                Ok(Kind::Dir) => Some(sys.perm(&fd).map_err(sys_err("stat", dest))?),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     mkdir_all(sys, dest, 0o755)?;
     // Like runc: tmpfs (it may need chmod/copy-up) and /dev (devices are created in it later) are
     // mounted read-write first; tmpfs is remounted read-only right away, /dev in finalize().
@@ -371,6 +382,9 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     sys.mount(m.source().as_deref(), Target::In(&fd), Some(typ), flags, opts.data.as_deref())
         .map_err(|source| RootfsError::Mount { what: typ.to_string(), path: dest.to_path_buf(), source })?;
     drop(fd);
+    if let Some(perm) = keep_mode {
+        sys.chmod_dir(dest, perm).map_err(sys_err("chmod", dest))?;
+    }
     apply_propagation(sys, dest, &opts.propagation)?;
     if delay_ro && opts.flags.contains(MsFlags::MS_RDONLY) && given != Path::new("/dev") {
         remount(sys, typ, dest, opts.flags)?;

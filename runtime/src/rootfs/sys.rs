@@ -52,6 +52,10 @@ pub(crate) trait Sys {
     /// Open `path` inside the root, following symlinks only inside it.
     fn open(&mut self, path: &Path) -> nix::Result<Self::Fd>;
     fn kind(&mut self, fd: &Self::Fd) -> nix::Result<Kind>;
+    /// Permission bits (07777) of an opened path.
+    fn perm(&mut self, fd: &Self::Fd) -> nix::Result<u32>;
+    /// chmod a directory inside the root (never through a symlink).
+    fn chmod_dir(&mut self, path: &Path, perm: u32) -> nix::Result<()>;
     /// mkdir (not -p); `EEXIST` when something is there.
     fn mkdir(&mut self, path: &Path, mode: u32) -> nix::Result<()>;
     /// Create an empty regular file if nothing is there (never through a symlink).
@@ -202,6 +206,15 @@ impl Sys for RealSys {
 
     fn kind(&mut self, fd: &RealFd) -> nix::Result<Kind> {
         Ok(kind_of(fstat(&fd.fd)?.st_mode))
+    }
+
+    fn perm(&mut self, fd: &RealFd) -> nix::Result<u32> {
+        Ok(fstat(&fd.fd)?.st_mode & 0o7777)
+    }
+
+    fn chmod_dir(&mut self, path: &Path, perm: u32) -> nix::Result<()> {
+        let fd = self.open_in(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(perm))
     }
 
     fn mkdir(&mut self, path: &Path, mode: u32) -> nix::Result<()> {

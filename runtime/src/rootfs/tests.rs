@@ -489,3 +489,23 @@ fn unsupported_extensions_are_refused_by_name() {
     let err = prepare_with(&mut base_fake(), &cfg(&s, &[])).unwrap_err();
     assert!(err.to_string().contains("id-mapped"), "{err}");
 }
+
+#[test]
+fn tmpfs_over_an_existing_dir_keeps_its_mode_unless_mode_is_given() {
+    let s = with_mounts(&format!(
+        r#"{NO_DEV_SETUP}, {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}},
+        {{"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}}"#
+    ));
+    let mut f = base_fake();
+    f.host.insert(PathBuf::from("/dev"), Kind::Dir);
+    prepare_with(&mut f, &cfg(&s, &[])).unwrap();
+    assert_eq!(
+        mount_ops(&f)[1..],
+        [
+            "mount tmpfs /tmp tmpfs 0 -",
+            "chmod /tmp 750",
+            "mount - /tmp - ro|remount -",
+            "mount tmpfs /etc tmpfs 0 mode=700",
+        ]
+    );
+}

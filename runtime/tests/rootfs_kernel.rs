@@ -127,7 +127,7 @@ fn child(dir: &Path) {
     let cg = own_cgroups();
     let no_pivot = std::env::var("BRISK_ROOTFS_NO_PIVOT").is_ok();
     // Device binds (what a user-namespaced init does) and cgroupns mounts are exercised as root.
-    let in_userns = std::env::var("BRISK_ROOTFS_BIND_DEVICES").is_ok();
+    let in_userns = std::env::var("BRISK_ROOTFS_BIND_DEVICES").is_ok() || std::env::var("BRISK_ROOTFS_USERNS").is_ok();
     let cgroupns = std::env::var("BRISK_ROOTFS_CGROUPNS").is_ok();
     let cfg = RootfsConfig { spec: &spec, rootfs: &rootfs, no_pivot, in_userns, cgroupns, cgroup_mounts: &cg };
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
@@ -222,6 +222,10 @@ fn run_child(dir: &Path, test: &str, extra_env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new("unshare");
     if extra_env.iter().any(|(k, _)| *k == "BRISK_ROOTFS_CGROUPNS") {
         cmd.arg("--cgroup");
+    }
+    if extra_env.iter().any(|(k, _)| *k == "BRISK_ROOTFS_USERNS") {
+        // A user namespace owning new pid and net namespaces, so that proc and sysfs may be mounted.
+        cmd.args(["--user", "--map-root-user", "--pid", "--fork", "--net"]);
     }
     cmd.args(["--mount", "--propagation", "private", "--"])
         .arg(exe)
@@ -431,5 +435,29 @@ fn rootfs_shared_propagation() {
     let run = run_child(&tmp.0, "rootfs_shared_propagation", &[]);
     let root = run.post.iter().find(|l| l.split(' ').nth(4) == Some("/")).unwrap();
     assert!(root.contains(" shared:"), "/ is not shared: {root}");
+    assert_eq!(run.one("busybox").trim(), "hello from busybox data");
+}
+
+#[test]
+fn rootfs_in_a_user_namespace() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        return child(Path::new(&dir));
+    }
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let tmp = TempDir::new("userns");
+    build(&tmp.0, true, "");
+    let run = run_child(&tmp.0, "rootfs_in_a_user_namespace", &[("BRISK_ROOTFS_USERNS", "1")]);
+    // Devices are bind mounts (mknod is refused in a user namespace).
+    assert!(Run::mount(&run.post, "/dev/null").is_some(), "/dev/null is not a bind mount");
+    // Bind remounts keep the locked flags of the host mount (here: its atime mode).
+    let (_, opts, _, _) = run.post_mount("/data");
+    assert!(has_opt(&opts, "ro") && has_opt(&opts, "nosuid") && has_opt(&opts, "nodev"), "/data: {opts}");
+    assert_eq!(run.one("data_write"), "ReadOnlyFilesystem");
+    assert_eq!(run.one("masked_file"), "\"\"");
+    assert_eq!(run.one("ro_dir_write"), "ReadOnlyFilesystem");
+    assert_eq!(run.one("root_write"), "ReadOnlyFilesystem");
     assert_eq!(run.one("busybox").trim(), "hello from busybox data");
 }

@@ -182,9 +182,11 @@ impl Sys for RealSys {
         let fd = nix::fcntl::open(host_dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
         self.root = Some(fd);
         self.root_path = host_dir.to_path_buf();
-        // After pivot the container may have no /proc; then the root is "/" and plain paths cannot
+        // After pivot the container may have no procfs on /proc (the image's own /proc directory
+        // must not be trusted to hold magic links); then the root is "/" and plain paths cannot
         // leave it.
-        self.procfd = Path::new("/proc/self/fd").is_dir();
+        self.procfd = nix::sys::statfs::statfs("/proc")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
         Ok(())
     }
 
@@ -361,3 +363,56 @@ impl Sys for RealSys {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// RealSys never leaves the root, whatever symlinks the rootfs holds (CVE-2021-30465). No root
+    /// privileges needed: only opens, mkdir and readlink.
+    #[test]
+    fn real_sys_stays_inside_the_root() {
+        let t = Tmp(std::env::temp_dir().join(format!("brisk-rootfs-sys-{}", std::process::id())));
+        let root = t.0.join("rootfs");
+        let outside = t.0.join("outside");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../outside", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/root", root.join("magic")).unwrap();
+        let mut s = RealSys::default();
+        s.set_root(&root).unwrap();
+
+        // Neither an absolute nor a relative symlink reaches the host's `outside`.
+        assert_eq!(s.open(Path::new("/abs/secret")).unwrap_err(), Errno::ENOENT);
+        assert_eq!(s.open(Path::new("/rel/secret")).unwrap_err(), Errno::ENOENT);
+        assert_eq!(s.open(Path::new("/../../outside/secret")).unwrap_err(), Errno::ENOENT);
+        // /proc/self/root is a magic link: refused outright.
+        assert!(s.open(Path::new("/magic/etc")).is_err());
+        // Creating through the symlink creates inside the root.
+        s.mkdir(Path::new("/abs/newdir"), 0o755).unwrap_err();
+        std::fs::create_dir_all(root.join(outside.strip_prefix("/").unwrap())).unwrap();
+        s.mkdir(Path::new("/abs/newdir"), 0o755).unwrap();
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("newdir").is_dir());
+        assert!(!outside.join("newdir").exists());
+        s.create_file(Path::new("/abs/f"), 0o644).unwrap();
+        assert!(!outside.join("f").exists());
+        // The final component is never followed by create_file.
+        assert_eq!(s.create_file(Path::new("/abs"), 0o644).unwrap_err(), Errno::ELOOP);
+
+        assert_eq!(s.readlink(Path::new("/abs")).unwrap(), Some(outside.clone()));
+        assert_eq!(s.readlink(Path::new("/etc")).unwrap(), None);
+        assert_eq!(s.readlink(Path::new("/nope")).unwrap_err(), Errno::ENOENT);
+        let fd = s.open(Path::new("/etc")).unwrap();
+        assert_eq!(s.kind(&fd).unwrap(), Kind::Dir);
+    }
+}

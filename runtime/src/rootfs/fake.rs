@@ -248,6 +248,10 @@ impl Sys for FakeSys {
         self.record(format!("setattr {} set={:#x} clr={:#x}", target.display(), attr.attr_set, attr.attr_clr))
     }
 
+    fn umount_detach(&mut self, path: &Path) -> nix::Result<()> {
+        self.record(format!("umount {}", path.display()))
+    }
+
     fn mount_flags(&mut self, target: &PathBuf) -> nix::Result<MsFlags> {
         Ok(self.mount_flags.get(target).copied().unwrap_or(MsFlags::empty()))
     }

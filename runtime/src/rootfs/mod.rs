@@ -463,24 +463,48 @@ fn mount_cgroup<S: Sys>(
     apply_recursive(sys, dest, opts)
 }
 
+/// One line of /proc/self/mountinfo, the fields we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MountInfo {
+    root: PathBuf,
+    mount_point: PathBuf,
+    shared: bool,
+    fstype: String,
+}
+
+fn parse_mountinfo(mountinfo: &str) -> Vec<MountInfo> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            if sep < 6 {
+                return None;
+            }
+            Some(MountInfo {
+                root: PathBuf::from(unescape_mountinfo(fields[3])),
+                mount_point: PathBuf::from(unescape_mountinfo(fields[4])),
+                shared: fields[6..sep].iter().any(|f| f.starts_with("shared:")),
+                fstype: fields.get(sep + 1)?.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The mount containing `path` according to mountinfo: (mount point, is shared).
 fn containing_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
     let mut best: Option<(PathBuf, bool)> = None;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(mp) = fields.get(4) else { continue };
-        let mp = PathBuf::from(unescape_mountinfo(mp));
-        if !path.starts_with(&mp) {
+    for m in parse_mountinfo(mountinfo) {
+        if !path.starts_with(&m.mount_point) {
             continue;
         }
-        let shared = fields[6..].iter().take_while(|f| **f != "-").any(|f| f.starts_with("shared:"));
         // Later lines win on equal mount points: they are mounted on top.
         let deeper = match &best {
-            Some((b, _)) => mp.components().count() >= b.components().count(),
+            Some((b, _)) => m.mount_point.components().count() >= b.components().count(),
             None => true,
         };
         if deeper {
-            best = Some((mp, shared));
+            best = Some((m.mount_point, m.shared));
         }
     }
     best
@@ -640,8 +664,41 @@ fn dev_symlinks<S: Sys>(sys: &mut S) -> Result<(), RootfsError> {
 }
 
 fn pivot_with<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>) -> Result<(), RootfsError> {
+    if cfg.no_pivot {
+        hide_host_proc_sys(sys, cfg.rootfs)?;
+    }
     let r = if cfg.no_pivot { sys.move_root(cfg.rootfs) } else { sys.pivot_root(cfg.rootfs) };
     r.map_err(|(step, source)| RootfsError::Sys { step, path: cfg.rootfs.to_path_buf(), source })
+}
+
+/// --no-pivot leaves the host's mounts reachable in the namespace, and the kernel lets a process
+/// mount a fresh procfs or sysfs whenever a full, uncovered one is visible there. Like runc's
+/// msMoveRoot, detach every full proc/sysfs mount outside the rootfs (or cover it with a tmpfs
+/// where detaching is not permitted) before moving the rootfs onto "/".
+fn hide_host_proc_sys<S: Sys>(sys: &mut S, rootfs: &Path) -> Result<(), RootfsError> {
+    let info = sys.mountinfo().map_err(sys_err("read", Path::new("/proc/self/mountinfo")))?;
+    for m in parse_mountinfo(&info) {
+        if m.root != Path::new("/") || !(m.fstype == "proc" || m.fstype == "sysfs") || m.mount_point.starts_with(rootfs) {
+            continue;
+        }
+        let p = m.mount_point.as_path();
+        // Keep the detach from propagating to the host.
+        match sys.mount(None, Target::Host(p), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None) {
+            Ok(()) => {}
+            // A parent was already detached.
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(sys_err("make rslave", p)(e)),
+        }
+        match sys.umount_detach(p) {
+            Ok(()) => {}
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                sys.mount(Some(Path::new("tmpfs")), Target::Host(p), Some("tmpfs"), MsFlags::empty(), None)
+                    .map_err(|source| RootfsError::Mount { what: "tmpfs".into(), path: p.to_path_buf(), source })?;
+            }
+            Err(e) => return Err(sys_err("unmount", p)(e)),
+        }
+    }
+    Ok(())
 }
 
 fn setup_console_with<S: Sys>(sys: &mut S, slave: &Path) -> Result<(), RootfsError> {

@@ -73,6 +73,8 @@ pub(crate) trait Sys {
         data: Option<&str>,
     ) -> nix::Result<()>;
     fn mount_setattr(&mut self, target: &Self::Fd, attr: MountAttr) -> nix::Result<()>;
+    /// umount2(MNT_DETACH) of a host path (--no-pivot's hiding of host proc/sysfs).
+    fn umount_detach(&mut self, path: &Path) -> nix::Result<()>;
     /// The per-mount flags of the mount `target` is on (statvfs), as `MS_*` bits.
     fn mount_flags(&mut self, target: &Self::Fd) -> nix::Result<MsFlags>;
     /// Host path type, following symlinks (bind-mount sources).
@@ -304,6 +306,10 @@ impl Sys for RealSys {
             )
         };
         Errno::result(res).map(drop)
+    }
+
+    fn umount_detach(&mut self, path: &Path) -> nix::Result<()> {
+        umount2(path, MntFlags::MNT_DETACH)
     }
 
     fn mount_flags(&mut self, target: &RealFd) -> nix::Result<MsFlags> {

@@ -174,11 +174,8 @@ impl Sys for FakeSys {
 
     fn create_file(&mut self, path: &Path, mode: u32) -> nix::Result<()> {
         self.parent_is_dir(path)?;
-        match self.nodes.get(path) {
-            Some(Node::File) | Some(Node::Dev) => return Ok(()),
-            Some(Node::Dir) => return Err(Errno::EISDIR),
-            Some(Node::Link(_)) => return Err(Errno::ELOOP),
-            None => {}
+        if self.nodes.contains_key(path) {
+            return Err(Errno::EEXIST);
         }
         self.record(format!("create {} {mode:o} umask={:o}", path.display(), self.umask))?;
         self.nodes.insert(path.to_path_buf(), Node::File);

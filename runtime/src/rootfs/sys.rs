@@ -58,7 +58,7 @@ pub(crate) trait Sys {
     fn chmod_dir(&mut self, path: &Path, perm: u32) -> nix::Result<()>;
     /// mkdir (not -p); `EEXIST` when something is there.
     fn mkdir(&mut self, path: &Path, mode: u32) -> nix::Result<()>;
-    /// Create an empty regular file if nothing is there (never through a symlink).
+    /// Create an empty regular file (never through a symlink); `EEXIST` when something is there.
     fn create_file(&mut self, path: &Path, mode: u32) -> nix::Result<()>;
     fn mknod(&mut self, path: &Path, kind: SFlag, perm: u32, dev: u64) -> nix::Result<()>;
     fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> nix::Result<()>;
@@ -231,7 +231,9 @@ impl Sys for RealSys {
         openat(
             &dir,
             name.as_os_str(),
-            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            // O_EXCL: an existing file is reported, never opened for writing (it may belong to an
+            // unmapped user in a user namespace), and a symlink is never followed.
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
             Mode::from_bits_truncate(mode),
         )
         .map(drop)
@@ -413,7 +415,8 @@ mod tests {
         s.create_file(Path::new("/abs/f"), 0o644).unwrap();
         assert!(!outside.join("f").exists());
         // The final component is never followed by create_file.
-        assert_eq!(s.create_file(Path::new("/abs"), 0o644).unwrap_err(), Errno::ELOOP);
+        assert_eq!(s.create_file(Path::new("/abs"), 0o644).unwrap_err(), Errno::EEXIST);
+        assert_eq!(s.create_file(Path::new("/abs/f"), 0o644).unwrap_err(), Errno::EEXIST);
 
         assert_eq!(s.readlink(Path::new("/abs")).unwrap(), Some(outside.clone()));
         assert_eq!(s.readlink(Path::new("/etc")).unwrap(), None);

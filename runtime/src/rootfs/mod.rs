@@ -9,6 +9,18 @@
 //!
 //! The steps are written against the [`sys::Sys`] seam; the planning (option parsing, the ordered
 //! list of operations for a spec) is unit-tested with a recording fake.
+//!
+//! runc 1.1 is followed except where noted, and in these deliberate differences:
+//! * readonlyPaths are remounted `ro,nosuid,nodev,noexec` (runc keeps only the flags already set);
+//! * a v1 `type: cgroup` mount with `ro` really ends read-only at its tmpfs (runc 1.1.5 leaves the
+//!   tmpfs rw);
+//! * a tmpfs over an existing directory keeps that directory's mode unless `mode=` is given (runc
+//!   1.1 lets the directory's mode override `mode=`);
+//! * `type: bind` alone means a bind mount; `idmap`, `ridmap`, `tmpcopyup` and uid/gid-mapped
+//!   mounts are refused by name instead of being passed to the filesystem as data.
+//!
+//! A relative bind-mount source is resolved by the kernel against the init's working directory
+//! (runc resolves it against the bundle, which is runc's cwd).
 
 mod options;
 mod sys;

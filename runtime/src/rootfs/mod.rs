@@ -7,7 +7,7 @@
 //! through the resulting fd (`/proc/self/fd/N`), so that a symlink in a mount destination, even one
 //! swapped in after the check, can never lead outside the rootfs (CVE-2021-30465).
 //!
-//! The steps are written against the [`sys::Sys`] seam; the planning (option parsing, the ordered
+//! The steps are written against the `sys::Sys` seam; the planning (option parsing, the ordered
 //! list of operations for a spec) is unit-tested with a recording fake.
 //!
 //! runc 1.1 is followed except where noted, and in these deliberate differences:

@@ -332,8 +332,8 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     let opts = mount_opts(m);
     let typ = m.typ().as_deref().unwrap_or("");
     let given = clean(m.destination());
-    // Extensions runc 1.2 added that brisk does not implement: refuse them rather than pass them to
-    // the filesystem as data (a bind mount would silently ignore them).
+    // Extensions brisk does not implement (runc's tmpcopyup, runc 1.2's id-mapped mounts): refuse
+    // them rather than pass them to the filesystem as data (a bind mount would silently ignore them).
     for o in m.options().as_deref().unwrap_or(&[]) {
         if matches!(o.as_str(), "idmap" | "ridmap" | "tmpcopyup") {
             return Err(invalid("mount", &given, format!("mount option {o:?} is not supported")));

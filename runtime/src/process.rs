@@ -232,7 +232,8 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     }
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
 
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &placement)?;
+    // runc resolves relative mount sources against the bundle: the init starts there.
+    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &placement, Some(&bundle.dir))?;
     drop(fifo);
     let (_, pid_start) = sys::proc_stat(pid).ok_or(SpawnError::InitDied { step: "recording its start time" })?;
     guard.pidfd = Some(pidfd);
@@ -376,12 +377,15 @@ fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd) -> Result<(), Err
 
 /// Start the helper, send it `boot` with `fds`, and return the channel, the new process's pid and
 /// pidfd.
-fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, placement: &cgroups::Placement) -> Result<(Channel, i32, OwnedFd), Error> {
+fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, placement: &cgroups::Placement, cwd: Option<&Path>) -> Result<(Channel, i32, OwnedFd), Error> {
     let (ours, theirs) = Channel::pair().map_err(sys_err("socketpair"))?;
     let child_fd = theirs.as_fd().as_raw_fd();
     let exe = self_exe().map_err(|source| SpawnError::Io { step: "find own executable", source })?;
     let mut cmd = std::process::Command::new(exe.path());
     cmd.arg0("brisk-init").env(INIT_ENV, child_fd.to_string());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     if let Some(f) = stdio.stdin {
         cmd.stdin(f);
     }
@@ -584,7 +588,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<S
     }
     fds.push(init_pidfd.as_fd());
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &c.state.cgroup)?;
+    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &c.state.cgroup, None)?;
     // The channel is close-on-exec in the process: EOF without an error means execve succeeded.
     loop {
         match ch.recv::<FromInit>() {

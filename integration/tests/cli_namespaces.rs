@@ -142,8 +142,7 @@ fn field(line: &str, n: usize) -> &str {
 fn mountinfo_line<'a>(mountinfo: &'a str, dest: &str) -> &'a str {
     mountinfo
         .lines()
-        .filter(|l| field(l, 4) == dest)
-        .last()
+        .rfind(|l| field(l, 4) == dest)
         .unwrap_or_else(|| panic!("{dest} not in mountinfo:\n{mountinfo}"))
 }
 

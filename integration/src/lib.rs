@@ -2,3 +2,5 @@
 
 pub mod bundle;
 pub mod runtime_cli;
+pub mod containerd;
+pub mod image;

@@ -86,7 +86,7 @@ fn hooks_order_and_state(rt: &RuntimeUnderTest) {
         // The process and poststart race (poststart runs after start, concurrently with the process).
         let mut middle = k[4..6].to_vec();
         middle.sort();
-        assert_eq!(middle, ["process", "poststart"], "order: {k:?}");
+        assert_eq!(middle, ["poststart", "process"], "order: {k:?}");
         assert_eq!(k[6..], ["poststop"], "order: {k:?}");
     }
 

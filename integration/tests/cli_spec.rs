@@ -32,6 +32,8 @@ fn spec_default_runs(rt: &RuntimeUnderTest) {
     assert_eq!(spec["root"]["path"], "rootfs");
     let mut ns = ns_types(&spec);
     ns.sort();
+    // runc 1.1.5 lists exactly these five; a cgroup namespace (runc 1.2's default) is also fine.
+    ns.retain(|n| n != "cgroup");
     assert_eq!(ns, ["ipc", "mount", "network", "pid", "uts"]);
     let dests: Vec<&str> = spec["mounts"].as_array().expect("mounts").iter().filter_map(|m| m["destination"].as_str()).collect();
     for d in ["/proc", "/dev", "/dev/pts", "/sys"] {

@@ -288,3 +288,43 @@ fn delete_force_running(rt: &RuntimeUnderTest) {
             .unwrap_or(true)
     });
 }
+
+/// The harness itself: a test that panics with a running container leaves no process, cgroup or
+/// state behind (RuntimeUnderTest's Drop force-deletes it).
+#[test]
+fn harness_cleans_up_after_panic_runc() {
+    harness_cleans_up_after_panic(RuntimeUnderTest::runc);
+}
+
+#[test]
+fn harness_cleans_up_after_panic_brisk() {
+    harness_cleans_up_after_panic(RuntimeUnderTest::brisk);
+}
+
+fn harness_cleans_up_after_panic(make: fn() -> RuntimeUnderTest) {
+    let b = Bundle::new().sh("echo up; exec sleep 1000");
+    let cg = b.cgroups_path();
+    let bundle_dir = b.path().to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let joined = std::thread::spawn(move || {
+        let rt = make();
+        let id = rt.new_id("panicky");
+        rt.run_detached(&id, &b).ok();
+        rt.wait_output(&id, &b, "up");
+        let pid = rt.state(&id)["pid"].as_i64().expect("pid");
+        tx.send((pid, rt.root().to_path_buf())).expect("send");
+        panic!("deliberate failure with a running container");
+    })
+    .join();
+    assert!(joined.is_err(), "the inner test should have panicked");
+    let (pid, root) = rx.recv().expect("inner test reported its container");
+    assert!(!root.exists(), "state root {} left behind", root.display());
+    assert!(!bundle_dir.exists(), "bundle {} left behind", bundle_dir.display());
+    let left: Vec<_> = cgroup_dirs(&cg).into_iter().filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    // The init is gone (or at most a zombie awaiting its reaper).
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+        .unwrap_or(false);
+    assert!(!alive, "container init {pid} still running");
+}

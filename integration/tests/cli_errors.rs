@@ -32,13 +32,21 @@ fn expect_message(rt: &RuntimeUnderTest, r: &CmdResult, shared: &[&str], brisk_o
         want.extend_from_slice(brisk_only);
     }
     for w in want {
-        assert!(err.contains(&w.to_lowercase()), "`{}`: stderr does not mention {w:?}:\n{}", r.cmdline, r.stderr);
+        assert!(
+            err.contains(&w.to_lowercase()),
+            "`{}`: stderr does not mention {w:?}:\n{}",
+            r.cmdline,
+            r.stderr
+        );
     }
 }
 
 #[track_caller]
 fn assert_no_cgroup(b: &Bundle) {
-    let left: Vec<_> = cgroup_dirs(&b.cgroups_path()).into_iter().filter(|d| d.exists()).collect();
+    let left: Vec<_> = cgroup_dirs(&b.cgroups_path())
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect();
     assert!(left.is_empty(), "cgroup dirs left behind: {left:?}");
 }
 
@@ -63,18 +71,37 @@ fn malformed_config_json(rt: &RuntimeUnderTest) {
     let b = marked_bundle();
     let id = rt.new_id("badjson");
     rt.track(&id);
-    std::fs::write(b.path().join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": ").expect("write");
+    std::fs::write(
+        b.path().join("config.json"),
+        "{\"ociVersion\": \"1.0.2\", \"process\": ",
+    )
+    .expect("write");
     // Bypass create() (which rewrites config.json).
-    let r = rt.cmd_to_files(&["create", "--bundle", b.path().to_str().expect("utf-8"), &id], &b, &id).failed();
+    let r = rt
+        .cmd_to_files(
+            &["create", "--bundle", b.path().to_str().expect("utf-8"), &id],
+            &b,
+            &id,
+        )
+        .failed();
     rt.assert_nothing_left(&id);
     assert_no_cgroup(&b);
     expect_message(rt, &r, &[], &["config.json"]);
 
     // Well-formed JSON with a wrongly typed field: brisk names the field.
     let id = rt.new_id("badfield");
-    std::fs::write(b.path().join("config.json"), r#"{"ociVersion": "1.0.2", "process": {"args": "not-a-list"}}"#)
-        .expect("write");
-    let r = rt.cmd_to_files(&["create", "--bundle", b.path().to_str().expect("utf-8"), &id], &b, &id).failed();
+    std::fs::write(
+        b.path().join("config.json"),
+        r#"{"ociVersion": "1.0.2", "process": {"args": "not-a-list"}}"#,
+    )
+    .expect("write");
+    let r = rt
+        .cmd_to_files(
+            &["create", "--bundle", b.path().to_str().expect("utf-8"), &id],
+            &b,
+            &id,
+        )
+        .failed();
     rt.assert_nothing_left(&id);
     expect_message(rt, &r, &[], &["args"]);
 }
@@ -82,7 +109,13 @@ fn malformed_config_json(rt: &RuntimeUnderTest) {
 fn missing_config_json(rt: &RuntimeUnderTest) {
     let b = Bundle::new();
     let id = rt.new_id("noconfig");
-    let r = rt.cmd_to_files(&["create", "--bundle", b.path().to_str().expect("utf-8"), &id], &b, &id).failed();
+    let r = rt
+        .cmd_to_files(
+            &["create", "--bundle", b.path().to_str().expect("utf-8"), &id],
+            &b,
+            &id,
+        )
+        .failed();
     rt.assert_nothing_left(&id);
     expect_message(rt, &r, &["config.json"], &[]);
 }
@@ -126,7 +159,16 @@ fn duplicate_container_id(rt: &RuntimeUnderTest) {
 
     let second = marked_bundle();
     second.write_config();
-    let r = rt.cmd_to_files(&["create", "--bundle", second.path().to_str().expect("utf-8"), &id], &second, "dup2");
+    let r = rt.cmd_to_files(
+        &[
+            "create",
+            "--bundle",
+            second.path().to_str().expect("utf-8"),
+            &id,
+        ],
+        &second,
+        "dup2",
+    );
     let r = r.failed();
     expect_message(rt, &r, &["exists"], &[&id]);
     assert_no_cgroup(&second);
@@ -136,7 +178,13 @@ fn duplicate_container_id(rt: &RuntimeUnderTest) {
     let s = rt.state(&id);
     assert_eq!(s["pid"], pid);
     assert_eq!(s["status"], "created");
-    assert_eq!(s["bundle"], std::fs::canonicalize(first.path()).expect("canon").to_str().expect("utf-8"));
+    assert_eq!(
+        s["bundle"],
+        std::fs::canonicalize(first.path())
+            .expect("canon")
+            .to_str()
+            .expect("utf-8")
+    );
     rt.start(&id).ok();
     rt.wait_output(&id, &first, "first-ran");
     rt.wait_status(&id, "stopped");
@@ -147,14 +195,24 @@ fn malformed_container_id(rt: &RuntimeUnderTest) {
     for bad in ["../x", "a/b", "..", ""] {
         let b = marked_bundle();
         b.write_config();
-        let r = rt.cmd_to_files(&["create", "--bundle", b.path().to_str().expect("utf-8"), bad], &b, "badid").failed();
+        let r = rt
+            .cmd_to_files(
+                &["create", "--bundle", b.path().to_str().expect("utf-8"), bad],
+                &b,
+                "badid",
+            )
+            .failed();
         if !bad.is_empty() {
             expect_message(rt, &r, &[], &[bad]);
         }
         assert!(!b.scratch("ctl/ran").exists());
         assert_no_cgroup(&b);
         // Nothing in the root, nor next to it (where "../x" would land).
-        let in_root: Vec<_> = std::fs::read_dir(rt.root()).expect("root").flatten().map(|e| e.path()).collect();
+        let in_root: Vec<_> = std::fs::read_dir(rt.root())
+            .expect("root")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         assert!(in_root.is_empty(), "id {bad:?} left {in_root:?}");
         let beside: Vec<_> = std::fs::read_dir(rt.root_parent())
             .expect("root parent")
@@ -167,7 +225,9 @@ fn malformed_container_id(rt: &RuntimeUnderTest) {
 }
 
 fn unknown_signal(rt: &RuntimeUnderTest) {
-    let b = Bundle::new().sh("trap 'echo got-TERM; exit 0' TERM; echo ready; while :; do sleep 0.05 & wait $!; done");
+    let b = Bundle::new().sh(
+        "trap 'echo got-TERM; exit 0' TERM; echo ready; while :; do sleep 0.05 & wait $!; done",
+    );
     let id = rt.new_id("badsig");
     rt.run_detached(&id, &b).ok();
     rt.wait_output(&id, &b, "ready");
@@ -184,7 +244,14 @@ fn unknown_signal(rt: &RuntimeUnderTest) {
 }
 
 fn unknown_container(rt: &RuntimeUnderTest) {
-    for cmd in [&["state", "nope"][..], &["start", "nope"], &["kill", "nope", "TERM"], &["delete", "nope"], &["exec", "nope", "true"], &["ps", "nope"]] {
+    for cmd in [
+        &["state", "nope"][..],
+        &["start", "nope"],
+        &["kill", "nope", "TERM"],
+        &["delete", "nope"],
+        &["exec", "nope", "true"],
+        &["ps", "nope"],
+    ] {
         let r = rt.cmd(cmd).failed();
         expect_message(rt, &r, &["not exist"], &["nope"]);
     }

@@ -21,10 +21,21 @@ struct Subject {
 impl Subject {
     fn new(name: &'static str, bin: PathBuf) -> Result<Subject, String> {
         if !bin.is_file() {
-            return Err(format!("{name} binary not found at {} (run `make build` or set the env var)", bin.display()));
+            return Err(format!(
+                "{name} binary not found at {} (run `make build` or set the env var)",
+                bin.display()
+            ));
         }
-        let root = tempfile::Builder::new().prefix("brisk-bench-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
-        Ok(Subject { name, bin, root, samples: Vec::new() })
+        let root = tempfile::Builder::new()
+            .prefix("brisk-bench-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        Ok(Subject {
+            name,
+            bin,
+            root,
+            samples: Vec::new(),
+        })
     }
 
     fn run_once(&self, bundle: &Path, id: &str) -> Result<Duration, String> {
@@ -78,7 +89,11 @@ fn stats(samples: &[Duration]) -> (f64, f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     let mean = v.iter().sum::<f64>() / n as f64;
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
     (mean, median, v[0], v[n - 1])
 }
 
@@ -96,7 +111,10 @@ fn real_main() -> Result<(), String> {
     let n: usize = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("BENCH_N").ok())
-        .map(|s| s.parse().map_err(|_| format!("iteration count {s:?} is not a number")))
+        .map(|s| {
+            s.parse()
+                .map_err(|_| format!("iteration count {s:?} is not a number"))
+        })
         .transpose()?
         .unwrap_or(30);
     if n == 0 {
@@ -105,8 +123,13 @@ fn real_main() -> Result<(), String> {
     let brisk_bin = std::env::var_os("BRISK_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/brisk"));
-    let runc_bin = std::env::var_os("RUNC_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/sbin/runc"));
-    let mut subjects = [Subject::new("runc", runc_bin)?, Subject::new("brisk", brisk_bin)?];
+    let runc_bin = std::env::var_os("RUNC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/runc"));
+    let mut subjects = [
+        Subject::new("runc", runc_bin)?,
+        Subject::new("brisk", brisk_bin)?,
+    ];
 
     let bundle = Bundle::new().args(&["true"]);
     bundle.write_config();
@@ -123,12 +146,18 @@ fn real_main() -> Result<(), String> {
     }
 
     println!("`<runtime> run` of a busybox `true` bundle, {n} iterations each (interleaved)");
-    println!("{:<8} {:>10} {:>10} {:>10} {:>10}", "runtime", "mean ms", "median ms", "min ms", "max ms");
+    println!(
+        "{:<8} {:>10} {:>10} {:>10} {:>10}",
+        "runtime", "mean ms", "median ms", "min ms", "max ms"
+    );
     let mut medians = Vec::new();
     let mut means = Vec::new();
     for s in &subjects {
         let (mean, median, min, max) = stats(&s.samples);
-        println!("{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2}", s.name, mean, median, min, max);
+        println!(
+            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+            s.name, mean, median, min, max
+        );
         medians.push(median);
         means.push(mean);
     }

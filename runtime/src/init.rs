@@ -286,6 +286,15 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
         // The runtime went away without starting us (delete of a created container).
         _ => std::process::exit(1),
     }
+    // config.md: startContainer hooks see the container as "created" (start was called, the
+    // user process has not started yet).
+    let state = match serde_json::from_str::<serde_json::Value>(&state) {
+        Ok(mut v) => {
+            v["status"] = "created".into();
+            v.to_string()
+        }
+        Err(_) => state,
+    };
     if let Err(e) = hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), state.as_bytes()) {
         // Nobody is listening on the channel any more: the runtime's stderr is ours.
         eprintln!("brisk: startContainer hooks: {e}");

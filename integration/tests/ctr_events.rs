@@ -1,0 +1,217 @@
+//! The task event stream as `ctr events` sees it.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use brisk_integration::containerd::{ChildGuard, Containerd, Version};
+use brisk_integration::ctr_matrix;
+
+/// A `ctr events` subscriber whose lines arrive on a channel.
+#[derive(Debug)]
+pub struct Events {
+    _child: ChildGuard,
+    rx: mpsc::Receiver<String>,
+    pub lines: Vec<String>,
+}
+
+impl Events {
+    /// Subscribes and waits until the subscription demonstrably delivers:
+    /// ctr prints nothing on subscribe, so we publish namespace label updates
+    /// until one comes back.
+    pub fn subscribe(cd: &Containerd) -> Events {
+        let mut child = cd
+            .ctr_command(&["events"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ctr events");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut ev = Events {
+            _child: ChildGuard(child),
+            rx,
+            lines: Vec::new(),
+        };
+        let start = Instant::now();
+        for n in 0.. {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "ctr events never delivered a probe event"
+            );
+            cd.ctr_ok(&[
+                "namespaces",
+                "label",
+                &cd.namespace,
+                &format!("brisk.probe={n}"),
+            ])
+            .expect("label namespace");
+            if ev.wait_for(Duration::from_millis(500), |l| {
+                l.contains("/namespaces/update")
+            }) {
+                break;
+            }
+        }
+        ev.lines.clear();
+        ev
+    }
+
+    /// Collects lines until one satisfies `pred` or `timeout` passes.
+    pub fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let start = Instant::now();
+        if self.lines.iter().any(|l| pred(l)) {
+            return true;
+        }
+        while let Some(left) = timeout.checked_sub(start.elapsed()) {
+            match self.rx.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = pred(&l);
+                    self.lines.push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// (topic, json) of every event that names container `id`.
+    pub fn for_container(&self, id: &str) -> Vec<(String, String)> {
+        self.lines
+            .iter()
+            .filter_map(|l| {
+                let topic = l
+                    .split_whitespace()
+                    .find(|t| t.starts_with('/'))?
+                    .to_string();
+                let json = l[l.find('{')?..].to_string();
+                let ours = json.contains(&format!("\"container_id\":\"{id}\""))
+                    || json.contains(&format!("\"id\":\"{id}\""));
+                ours.then_some((topic, json))
+            })
+            .collect()
+    }
+}
+
+fn assert_in_order(events: &[(String, String)], want: &[(&str, &str)]) {
+    let mut i = 0;
+    for (topic, needle) in want {
+        match events[i..]
+            .iter()
+            .position(|(t, j)| t == topic && j.contains(needle))
+        {
+            Some(p) => i += p + 1,
+            None => {
+                panic!("missing {topic} containing {needle:?} after event #{i}; got:\n{events:#?}")
+            }
+        }
+    }
+}
+
+fn run_rm_events(version: Version, runtime: &str) {
+    let (cd, image) = Containerd::with_busybox(version).expect("containerd with busybox");
+    let mut ev = Events::subscribe(&cd);
+    let id = cd.new_id("ev");
+    let mut args = cd.run_args(runtime, &["--rm"], &image, &id);
+    args.extend(["sh", "-c", "exit 9"]);
+    let out = cd.ctr(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "ctr run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        ev.wait_for(Duration::from_secs(60), |l| l
+            .contains("/containers/delete")),
+        "no /containers/delete: {:#?}",
+        ev.lines
+    );
+    assert_in_order(
+        &ev.for_container(&id),
+        &[
+            ("/containers/create", ""),
+            ("/tasks/create", ""),
+            ("/tasks/start", ""),
+            ("/tasks/exit", "\"exit_status\":9"),
+            ("/tasks/delete", "\"exit_status\":9"),
+            ("/containers/delete", ""),
+        ],
+    );
+}
+
+fn exec_events(version: Version, runtime: &str) {
+    let (cd, image) = Containerd::with_busybox(version).expect("containerd with busybox");
+    let mut ev = Events::subscribe(&cd);
+    let id = cd.new_id("evx");
+    let mut args = cd.run_args(runtime, &["-d"], &image, &id);
+    args.extend([
+        "sh",
+        "-c",
+        "trap 'exit 143' TERM; while :; do sleep 0.1; done",
+    ]);
+    cd.ctr_ok(&args).expect("ctr run -d");
+    let out = cd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "ex1",
+        "--fifo-dir",
+        cd.fifo_dir_str(),
+        &id,
+        "sh",
+        "-c",
+        "exit 2",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cd.ctr_ok(&["task", "kill", "-s", "SIGTERM", &id])
+        .expect("kill");
+    cd.wait_task_status(&id, "STOPPED").expect("stopped");
+    cd.ctr_ok(&["task", "delete", &id]).expect("task delete");
+    assert!(
+        ev.wait_for(Duration::from_secs(60), |l| l.contains("/tasks/delete")),
+        "no /tasks/delete: {:#?}",
+        ev.lines
+    );
+    assert_in_order(
+        &ev.for_container(&id),
+        &[
+            ("/tasks/create", ""),
+            ("/tasks/start", ""),
+            ("/tasks/exec-added", "\"exec_id\":\"ex1\""),
+            ("/tasks/exec-started", "\"exec_id\":\"ex1\""),
+            ("/tasks/exit", "\"id\":\"ex1\""),
+            ("/tasks/exit", &format!("\"id\":\"{id}\"")),
+            ("/tasks/delete", "\"exit_status\":143"),
+        ],
+    );
+    let exec_exit = ev
+        .for_container(&id)
+        .into_iter()
+        .find(|(t, j)| t == "/tasks/exit" && j.contains("\"id\":\"ex1\""))
+        .expect("exec exit");
+    assert!(
+        exec_exit.1.contains("\"exit_status\":2"),
+        "exec exit status: {}",
+        exec_exit.1
+    );
+}
+
+ctr_matrix!(run_rm_events, exec_events);

@@ -111,6 +111,10 @@ impl Sequencer {
         self.release()
     }
 
+    pub fn is_starting(&self, key: &ProcKey) -> bool {
+        self.starting.contains(key)
+    }
+
     pub fn init_exit_released(&self) -> bool {
         self.init_exit_released
     }

@@ -139,6 +139,8 @@ pub struct Shared {
     spawning: AtomicUsize,
     pub reap_kick: Notify,
     pub shutdown: Notify,
+    /// Woken whenever a start (init or exec) finishes.
+    start_done: Notify,
 }
 
 impl Shared {
@@ -150,6 +152,7 @@ impl Shared {
             spawning: AtomicUsize::new(0),
             reap_kick: Notify::new(),
             shutdown: Notify::new(),
+            start_done: Notify::new(),
         })
     }
 
@@ -543,6 +546,7 @@ impl Service {
         }
         let actions = e.seq.end_start(ProcKey::Init, ok);
         self.shared.apply(e, actions);
+        self.shared.start_done.notify_waiters();
         res.map(|_| StartResponse { pid, ..Default::default() })
     }
 
@@ -606,11 +610,13 @@ impl Service {
                 );
                 let actions = e.seq.end_start(key, true);
                 self.shared.apply(e, actions);
+                self.shared.start_done.notify_waiters();
                 Ok(StartResponse { pid: spawned.pid as u32, ..Default::default() })
             }
             Err(err) => {
                 let actions = e.seq.end_start(key, false);
                 self.shared.apply(e, actions);
+                self.shared.start_done.notify_waiters();
                 Err(err)
             }
         };
@@ -707,6 +713,26 @@ impl Service {
 
     async fn do_kill(&self, req: KillRequest) -> Result<()> {
         let sig = signal_from(req.signal)?;
+        // An exec whose start is in flight is already visible (ps lists it): wait for the start to
+        // finish rather than fail, as runc's shim does by holding the process lock while starting.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = self.shared.start_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            {
+                let t = self.shared.lock();
+                let starting = t.containers.get(&req.id).is_some_and(|e| {
+                    !req.exec_id.is_empty() && e.seq.is_starting(&ProcKey::Exec(req.exec_id.clone()))
+                });
+                if !starting {
+                    break;
+                }
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                break;
+            }
+        }
         let root = {
             let t = self.shared.lock();
             let e = t.containers.get(&req.id).ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;

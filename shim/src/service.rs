@@ -92,6 +92,8 @@ struct Entry {
     execs: HashMap<String, Proc>,
     seq: Sequencer,
     paused: bool,
+    /// IoUid/IoGid: owner of the stdio pipes of the init and of every exec.
+    io_ids: (u32, u32),
     /// The container has its own pid namespace: its init's death kills everything in it. Without
     /// one, the shim kills the rest itself when the init exits (as runc's shim does).
     own_pidns: bool,
@@ -480,6 +482,7 @@ impl Service {
                     execs: HashMap::new(),
                     seq: Sequencer::default(),
                     paused: false,
+                    io_ids: (opts.io_uid, opts.io_gid),
                     own_pidns: own_pid_namespace(&bundle),
                 },
             );
@@ -551,7 +554,7 @@ impl Service {
     }
 
     async fn start_exec(&self, id: &str, exec_id: &str) -> Result<StartResponse> {
-        let (root, process, spec) = {
+        let (root, process, spec, (uid, gid)) = {
             let mut t = self.shared.lock();
             let e = t.containers.get_mut(id).ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
             if e.init.state == PState::Stopped || e.seq.init_exit_released() {
@@ -567,12 +570,12 @@ impl Service {
             let process = p.spec.take().ok_or_else(|| ShimError::Internal(format!("exec {exec_id:?} has no process spec")))?;
             let spec = p.stdio.clone();
             e.seq.begin_start(ProcKey::Exec(exec_id.to_string()));
-            (e.root.clone(), process, spec)
+            (e.root.clone(), process, spec, e.io_ids)
         };
         let guard = SpawnGuard::new(&self.shared);
         let (cid, ns, eid) = (id.to_string(), self.shared.namespace.clone(), exec_id.to_string());
         let res = blocking(move || {
-            let mut prep = stdio::prepare(&spec, &eid, &ns, 0, 0)?;
+            let mut prep = stdio::prepare(&spec, &eid, &ns, uid, gid)?;
             let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
             let c = rt.load(&cid).map_err(ShimError::runtime("load container"))?;
             let opts = ExecOpts {

@@ -9,22 +9,9 @@ pub const RUNTIME_NAME: &str = "io.containerd.brisk.v2";
 /// The type URL containerd's typeurl registers for runtime-spec's features.Features.
 pub const FEATURES_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
 
-/// The OCI features document (runtime-spec features.md). The runtime library will own this
-/// (`brisk_runtime::features`); until it exposes it, the shim states the conservative subset below.
+/// The OCI features document (runtime-spec features.md), as the runtime library states it.
 pub fn features_json() -> Vec<u8> {
-    serde_json::json!({
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": brisk_runtime::spec::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
-        },
-        "annotations": {
-            "io.github.brisk.version": env!("CARGO_PKG_VERSION"),
-        }
-    })
-    .to_string()
-    .into_bytes()
+    brisk_runtime::features::features().to_string().into_bytes()
 }
 
 pub fn info(options: Option<Any>) -> RuntimeInfo {

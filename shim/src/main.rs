@@ -12,6 +12,7 @@ mod events;
 mod info;
 mod logger;
 mod mount;
+mod oom;
 mod options;
 mod reaper;
 mod server;

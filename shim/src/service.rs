@@ -94,6 +94,7 @@ struct Entry {
     paused: bool,
     /// IoUid/IoGid: owner of the stdio pipes of the init and of every exec.
     io_ids: (u32, u32),
+    oom: Option<crate::oom::OomWatch>,
     /// The container has its own pid namespace: its init's death kills everything in it. Without
     /// one, the shim kills the rest itself when the init exits (as runc's shim does).
     own_pidns: bool,
@@ -229,6 +230,13 @@ impl Shared {
                 }
             });
         }
+        if key == ProcKey::Init {
+            // An OOM kill readies SIGCHLD and the OOM eventfd together: TaskOOM goes first.
+            if e.oom.as_mut().is_some_and(|w| w.new_oom()) {
+                let actions = e.seq.oom();
+                self.apply(e, actions);
+            }
+        }
         let actions = e.seq.exited(key, info);
         self.apply(e, actions);
     }
@@ -270,13 +278,37 @@ impl Shared {
         }
     }
 
-    /// Hook for the OOM monitor (not wired yet): enqueue TaskOOM ahead of the init's TaskExit.
-    #[allow(dead_code)]
-    pub fn oom_notified(&self, cid: &str) {
+    /// The OOM eventfd fired: enqueue TaskOOM if the counter moved. False once the container or
+    /// its cgroup is gone (the monitor stops).
+    fn oom_check(&self, cid: &str) -> bool {
         let mut t = self.lock();
-        if let Some(e) = t.containers.get_mut(cid) {
+        let Some(e) = t.containers.get_mut(cid) else { return false };
+        let Some(w) = e.oom.as_mut() else { return false };
+        if w.cgroup_gone() {
+            return false;
+        }
+        if w.new_oom() {
+            log::info!("container {cid}: OOM");
             let actions = e.seq.oom();
             self.apply(e, actions);
+        }
+        true
+    }
+}
+
+async fn oom_monitor(shared: Arc<Shared>, cid: String, efd: OwnedFd) {
+    // SAFETY: the AsyncFd owns the eventfd for its whole life.
+    let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(efd) }) else { return };
+    loop {
+        let Ok(mut guard) = afd.readable().await else { return };
+        let mut buf = [0u8; 8];
+        match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return,
+            Err(_would_block) => continue,
+        }
+        if !shared.oom_check(&cid) {
+            return;
         }
     }
 }
@@ -435,8 +467,10 @@ impl Service {
             let mut c = rt.create(&id, copts).map_err(ShimError::runtime("create container"))?;
             let pid = c.pid();
             let pidfd = c.take_init_pidfd().or_else(|| pidfd_open(pid));
+            let oom = crate::oom::OomWatch::for_placement(&c.state().cgroup);
+            let oom_fd = oom.as_ref().and_then(|w| w.eventfd());
             match prep.receive_console() {
-                Ok(master) => Ok((pid, pidfd, master, prep)),
+                Ok(master) => Ok((pid, pidfd, master, prep, oom, oom_fd)),
                 Err(e) => {
                     let _ = c.delete(true);
                     Err(e)
@@ -444,7 +478,7 @@ impl Service {
             }
         })
         .await;
-        let (pid, pidfd, master, prep) = match created {
+        let (pid, pidfd, master, prep, oom_watch, oom_fd) = match created {
             Ok(v) => v,
             Err(e) => {
                 drop(guard);
@@ -483,6 +517,7 @@ impl Service {
                     seq: Sequencer::default(),
                     paused: false,
                     io_ids: (opts.io_uid, opts.io_gid),
+                    oom: oom_watch,
                     own_pidns: own_pid_namespace(&bundle),
                 },
             );
@@ -507,6 +542,9 @@ impl Service {
             );
         }
         drop(guard);
+        if let Some(fd) = oom_fd {
+            tokio::spawn(oom_monitor(self.shared.clone(), req.id.clone(), fd));
+        }
         log::info!("created container {} pid {pid}", req.id);
         Ok(CreateTaskResponse { pid: pid as u32, ..Default::default() })
     }

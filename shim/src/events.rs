@@ -153,12 +153,30 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
     Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32, ..Default::default() }
 }
 
-/// An event packed the way containerd's typeurl expects: the bare proto name as type URL.
-pub fn to_any(msg: &dyn MessageDyn) -> Any {
+/// The event type of each topic. Spelled out rather than taken from the message descriptor:
+/// building protobuf reflection tables costs the shim about a megabyte of heap.
+const TOPIC_TYPES: [(&str, &str); 9] = [
+    (TOPIC_CREATE, "containerd.events.TaskCreate"),
+    (TOPIC_START, "containerd.events.TaskStart"),
+    (TOPIC_EXIT, "containerd.events.TaskExit"),
+    (TOPIC_DELETE, "containerd.events.TaskDelete"),
+    (TOPIC_EXEC_ADDED, "containerd.events.TaskExecAdded"),
+    (TOPIC_EXEC_STARTED, "containerd.events.TaskExecStarted"),
+    (TOPIC_PAUSED, "containerd.events.TaskPaused"),
+    (TOPIC_RESUMED, "containerd.events.TaskResumed"),
+    (TOPIC_OOM, "containerd.events.TaskOOM"),
+];
+
+fn type_of(topic: &str) -> &'static str {
+    TOPIC_TYPES.iter().find(|(t, _)| *t == topic).map(|(_, n)| *n).unwrap_or("")
+}
+
+/// A message packed the way containerd's typeurl expects: the bare proto name as type URL.
+pub fn to_any(type_name: &str, msg: &dyn MessageDyn) -> Any {
     let mut value = Vec::new();
     // Writing a generated message into a Vec cannot fail.
     let _ = msg.write_to_vec_dyn(&mut value);
-    Any { type_url: msg.descriptor_dyn().full_name().to_string(), value, ..Default::default() }
+    Any { type_url: type_name.to_string(), value, ..Default::default() }
 }
 
 #[derive(Debug)]
@@ -192,7 +210,7 @@ impl Publisher {
     }
 
     pub fn publish(&self, topic: &'static str, msg: &dyn MessageDyn) {
-        let item = Item { topic, event: to_any(msg), at: SystemTime::now() };
+        let item = Item { topic, event: to_any(type_of(topic), msg), at: SystemTime::now() };
         if self.tx.send(item).is_err() {
             log::warn!("event {topic} dropped: publisher stopped");
         }
@@ -324,9 +342,27 @@ mod tests {
     }
 
     #[test]
-    fn any_uses_bare_type_names() {
-        let e = containerd_shim_protos::events::task::TaskExit { container_id: "c".into(), ..Default::default() };
-        assert_eq!(to_any(&e).type_url, "containerd.events.TaskExit");
+    fn topic_types_match_the_protos() {
+        use containerd_shim_protos::events::task::*;
+        use containerd_shim_protos::protobuf::MessageFull;
+        let want = [
+            (TOPIC_CREATE, TaskCreate::descriptor()),
+            (TOPIC_START, TaskStart::descriptor()),
+            (TOPIC_EXIT, TaskExit::descriptor()),
+            (TOPIC_DELETE, TaskDelete::descriptor()),
+            (TOPIC_EXEC_ADDED, TaskExecAdded::descriptor()),
+            (TOPIC_EXEC_STARTED, TaskExecStarted::descriptor()),
+            (TOPIC_PAUSED, TaskPaused::descriptor()),
+            (TOPIC_RESUMED, TaskResumed::descriptor()),
+            (TOPIC_OOM, TaskOOM::descriptor()),
+        ];
+        for (topic, d) in want {
+            assert_eq!(type_of(topic), d.full_name(), "{topic}");
+        }
+        assert_eq!(
+            crate::service::PROCESS_DETAILS_TYPE,
+            <containerd_shim_protos::shim::oci::ProcessDetails as MessageFull>::descriptor().full_name()
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -40,6 +40,9 @@ use crate::stdio::{self, ProcIo, StdioSpec};
 /// (which runs without the Create request).
 pub const SHIM_STATE_FILE: &str = "brisk-shim.json";
 
+/// What runc's shim puts in ProcessInfo.info for an exec (ctr task ps shows it).
+pub const PROCESS_DETAILS_TYPE: &str = "containerd.runc.v1.ProcessDetails";
+
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct BundleRecord {
     pub root: PathBuf,
@@ -354,7 +357,14 @@ fn pidfd_signal(fd: &OwnedFd, sig: Signal) -> std::io::Result<()> {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ShimError::Internal(format!("blocking task failed: {e}")))?
+    let r = tokio::task::spawn_blocking(f).await.map_err(|e| ShimError::Internal(format!("blocking task failed: {e}")));
+    // Runtime calls (spec parsing, seccomp compilation) allocate far more than the idle shim
+    // keeps; give the freed heap back so each shim stays small for the container's lifetime.
+    // SAFETY: malloc_trim only releases free memory of the allocator; no pointers are passed.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    r?
 }
 
 /// Counts a create/exec in flight for the reaper; kicks the reaper when done.
@@ -822,7 +832,7 @@ impl Service {
                 let mut info = ProcessInfo { pid: pid as u32, ..Default::default() };
                 if let Some((eid, _)) = e.execs.iter().find(|(_, p)| p.pid as i32 == pid && p.state == PState::Running) {
                     let d = ProcessDetails { exec_id: eid.clone(), ..Default::default() };
-                    info.info = Some(events::to_any(&d)).into();
+                    info.info = Some(events::to_any(PROCESS_DETAILS_TYPE, &d)).into();
                 }
                 info
             })

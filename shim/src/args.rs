@@ -47,9 +47,14 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Flags, ArgsError> {
         };
         let boolean = |inline: Option<String>| -> Result<bool, ArgsError> {
             match inline.as_deref() {
-                None | Some("true") | Some("1") | Some("t") | Some("T") | Some("TRUE") | Some("True") => Ok(true),
-                Some("false") | Some("0") | Some("f") | Some("F") | Some("FALSE") | Some("False") => Ok(false),
-                Some(v) => Err(ArgsError::BadBool { name: name.to_string(), value: v.to_string() }),
+                None | Some("true") | Some("1") | Some("t") | Some("T") | Some("TRUE")
+                | Some("True") => Ok(true),
+                Some("false") | Some("0") | Some("f") | Some("F") | Some("FALSE")
+                | Some("False") => Ok(false),
+                Some(v) => Err(ArgsError::BadBool {
+                    name: name.to_string(),
+                    value: v.to_string(),
+                }),
             }
         };
         match name {
@@ -61,7 +66,9 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Flags, ArgsError> {
                     Some(v) => v,
                     None => {
                         i += 1;
-                        args.get(i).map(|s| s.as_ref().to_string()).ok_or_else(|| ArgsError::MissingValue(name.to_string()))?
+                        args.get(i)
+                            .map(|s| s.as_ref().to_string())
+                            .ok_or_else(|| ArgsError::MissingValue(name.to_string()))?
                     }
                 };
                 match name {
@@ -90,8 +97,16 @@ mod tests {
     #[test]
     fn containerd_16_start_line() {
         let f = parse(&[
-            "-namespace", "default", "-address", "/run/containerd/containerd.sock", "-publish-binary",
-            "/usr/bin/containerd", "-id", "c1", "-debug", "start",
+            "-namespace",
+            "default",
+            "-address",
+            "/run/containerd/containerd.sock",
+            "-publish-binary",
+            "/usr/bin/containerd",
+            "-id",
+            "c1",
+            "-debug",
+            "start",
         ])
         .unwrap();
         assert_eq!(f.namespace, "default");
@@ -114,8 +129,17 @@ mod tests {
     fn version_info_and_errors() {
         assert!(parse(&["-v"]).unwrap().version);
         assert!(parse(&["-info"]).unwrap().info);
-        assert_eq!(parse(&["-bogus"]).unwrap_err(), ArgsError::Unknown("bogus".into()));
-        assert_eq!(parse(&["-id"]).unwrap_err(), ArgsError::MissingValue("id".into()));
-        assert!(matches!(parse(&["-debug=maybe"]).unwrap_err(), ArgsError::BadBool { .. }));
+        assert_eq!(
+            parse(&["-bogus"]).unwrap_err(),
+            ArgsError::Unknown("bogus".into())
+        );
+        assert_eq!(
+            parse(&["-id"]).unwrap_err(),
+            ArgsError::MissingValue("id".into())
+        );
+        assert!(matches!(
+            parse(&["-debug=maybe"]).unwrap_err(),
+            ArgsError::BadBool { .. }
+        ));
     }
 }

@@ -77,12 +77,23 @@ pub enum BootstrapError {
     NoNamespace,
     #[error("start: invalid MAX_SHIM_VERSION {0:?}: not an integer")]
     BadMaxVersion(String),
-    #[error("start: bootstrap params are for {got_ns}/{got_id}, but the command line says {ns}/{id}")]
-    Mismatch { got_ns: String, got_id: String, ns: String, id: String },
+    #[error(
+        "start: bootstrap params are for {got_ns}/{got_id}, but the command line says {ns}/{id}"
+    )]
+    Mismatch {
+        got_ns: String,
+        got_id: String,
+        ns: String,
+        id: String,
+    },
 }
 
 /// Decide the protocol from stdin's bytes, the flags and the environment.
-pub fn parse_start(input: &[u8], flags: &Flags, env: &LegacyEnv) -> Result<StartParams, BootstrapError> {
+pub fn parse_start(
+    input: &[u8],
+    flags: &Flags,
+    env: &LegacyEnv,
+) -> Result<StartParams, BootstrapError> {
     if flags.id.is_empty() {
         return Err(BootstrapError::NoId);
     }
@@ -127,7 +138,12 @@ fn bootstrap_proto(input: &[u8], flags: &Flags) -> Result<Option<StartParams>, B
             id: flags.id.clone(),
         });
     }
-    let options = p.extensions.iter().filter_map(|e| e.value.as_ref()).find(|a| crate::options::is_options_any(a)).cloned();
+    let options = p
+        .extensions
+        .iter()
+        .filter_map(|e| e.value.as_ref())
+        .find(|a| crate::options::is_options_any(a))
+        .cloned();
     Ok(Some(StartParams {
         id: p.instance_id.clone(),
         namespace: p.namespace.clone(),
@@ -141,7 +157,11 @@ fn bootstrap_proto(input: &[u8], flags: &Flags) -> Result<Option<StartParams>, B
 }
 
 fn bootstrap_json(input: &[u8], flags: &Flags) -> Result<Option<StartParams>, BootstrapError> {
-    let trimmed = input.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &input[i..]).unwrap_or(&[]);
+    let trimmed = input
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|i| &input[i..])
+        .unwrap_or(&[]);
     if trimmed.first() != Some(&b'{') {
         return Ok(None);
     }
@@ -150,7 +170,11 @@ fn bootstrap_json(input: &[u8], flags: &Flags) -> Result<Option<StartParams>, Bo
     };
     // protojson writes lowerCamelCase, Go's encoding/json the proto names; accept both.
     let field = |snake: &str, camel: &str| -> String {
-        v.get(snake).or_else(|| v.get(camel)).and_then(|x| x.as_str()).unwrap_or_default().to_string()
+        v.get(snake)
+            .or_else(|| v.get(camel))
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
     };
     let id = field("instance_id", "instanceId");
     let ns = field("namespace", "namespace");
@@ -158,7 +182,12 @@ fn bootstrap_json(input: &[u8], flags: &Flags) -> Result<Option<StartParams>, Bo
         return Ok(None);
     }
     if id != flags.id || ns != flags.namespace {
-        return Err(BootstrapError::Mismatch { got_ns: ns, got_id: id, ns: flags.namespace.clone(), id: flags.id.clone() });
+        return Err(BootstrapError::Mismatch {
+            got_ns: ns,
+            got_id: id,
+            ns: flags.namespace.clone(),
+            id: flags.id.clone(),
+        });
     }
     let level = v.get("log_level").or_else(|| v.get("logLevel"));
     let debug_level = match level {
@@ -183,7 +212,9 @@ fn legacy(input: &[u8], flags: &Flags, env: &LegacyEnv) -> Result<StartParams, B
     let reply = match env.max_shim_version.as_deref().map(str::trim) {
         None | Some("") => Reply::Plain,
         Some(v) => {
-            let n: i32 = v.parse().map_err(|_| BootstrapError::BadMaxVersion(v.to_string()))?;
+            let n: i32 = v
+                .parse()
+                .map_err(|_| BootstrapError::BadMaxVersion(v.to_string()))?;
             if n >= TASK_API_V3 {
                 Reply::Json(TASK_API_V3)
             } else if n == 2 {
@@ -193,12 +224,18 @@ fn legacy(input: &[u8], flags: &Flags, env: &LegacyEnv) -> Result<StartParams, B
             }
         }
     };
-    let options = Any::parse_from_bytes(input).ok().filter(|a| !a.type_url.is_empty());
+    let options = Any::parse_from_bytes(input)
+        .ok()
+        .filter(|a| !a.type_url.is_empty());
     Ok(StartParams {
         id: flags.id.clone(),
         namespace: flags.namespace.clone(),
         ttrpc_address: env.ttrpc_address.clone(),
-        grpc_address: if flags.address.is_empty() { env.grpc_address.clone() } else { flags.address.clone() },
+        grpc_address: if flags.address.is_empty() {
+            env.grpc_address.clone()
+        } else {
+            flags.address.clone()
+        },
         debug: flags.debug,
         socket_dir: None,
         options,
@@ -226,7 +263,9 @@ pub fn encode_reply(reply: Reply, address: &str) -> Vec<u8> {
 }
 
 fn json_reply(version: i32, address: &str) -> Vec<u8> {
-    serde_json::json!({"version": version, "address": address, "protocol": "ttrpc"}).to_string().into_bytes()
+    serde_json::json!({"version": version, "address": address, "protocol": "ttrpc"})
+        .to_string()
+        .into_bytes()
 }
 
 #[cfg(test)]
@@ -236,7 +275,12 @@ mod tests {
     use containerd_shim_protos::protobuf::EnumOrUnknown;
 
     fn flags() -> Flags {
-        Flags { id: "c1".into(), namespace: "default".into(), address: "/run/containerd/containerd.sock".into(), ..Default::default() }
+        Flags {
+            id: "c1".into(),
+            namespace: "default".into(),
+            address: "/run/containerd/containerd.sock".into(),
+            ..Default::default()
+        }
     }
     fn env(max: Option<&str>) -> LegacyEnv {
         LegacyEnv {
@@ -258,7 +302,10 @@ mod tests {
         assert_eq!(p.reply, Reply::Plain);
         assert_eq!(p.ttrpc_address, "/run/containerd/containerd.sock.ttrpc");
         assert_eq!(p.grpc_address, "/run/containerd/containerd.sock");
-        assert_eq!(encode_reply(p.reply, "unix:///run/containerd/s/ab"), b"unix:///run/containerd/s/ab");
+        assert_eq!(
+            encode_reply(p.reply, "unix:///run/containerd/s/ab"),
+            b"unix:///run/containerd/s/ab"
+        );
     }
 
     #[test]
@@ -278,11 +325,18 @@ mod tests {
     fn containerd_17_and_2x_get_json_with_their_version() {
         let p = parse_start(RUNC_OPTIONS_ANY, &flags(), &env(Some("2"))).unwrap();
         assert_eq!(p.reply, Reply::Json(2));
-        let v: serde_json::Value = serde_json::from_slice(&encode_reply(p.reply, "unix:///s")).unwrap();
-        assert_eq!(v, serde_json::json!({"version": 2, "address": "unix:///s", "protocol": "ttrpc"}));
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode_reply(p.reply, "unix:///s")).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"version": 2, "address": "unix:///s", "protocol": "ttrpc"})
+        );
         let p = parse_start(b"", &flags(), &env(Some("3"))).unwrap();
         assert_eq!(p.reply, Reply::Json(3));
-        assert_eq!(parse_start(b"", &flags(), &env(Some("x"))).unwrap_err(), BootstrapError::BadMaxVersion("x".into()));
+        assert_eq!(
+            parse_start(b"", &flags(), &env(Some("x"))).unwrap_err(),
+            BootstrapError::BadMaxVersion("x".into())
+        );
     }
 
     #[test]
@@ -297,7 +351,10 @@ mod tests {
             containerd_grpc_address: "/run/containerd/containerd.sock".into(),
             containerd_binary: "/usr/bin/containerd".into(),
             socket_dir: Some("/run/containerd/s".into()),
-            extensions: vec![Extension { value: Some(any).into(), ..Default::default() }],
+            extensions: vec![Extension {
+                value: Some(any).into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let bytes = params.write_to_bytes().unwrap();
@@ -307,8 +364,13 @@ mod tests {
         assert!(p.debug);
         assert_eq!(p.socket_dir.as_deref(), Some("/run/containerd/s"));
         assert_eq!(p.options.unwrap().type_url, "containerd.runc.v1.Options");
-        let r = BootstrapResult::parse_from_bytes(&encode_reply(p.reply, "unix:///run/containerd/s/x")).unwrap();
-        assert_eq!((r.version, r.address.as_str(), r.protocol.as_str()), (3, "unix:///run/containerd/s/x", "ttrpc"));
+        let r =
+            BootstrapResult::parse_from_bytes(&encode_reply(p.reply, "unix:///run/containerd/s/x"))
+                .unwrap();
+        assert_eq!(
+            (r.version, r.address.as_str(), r.protocol.as_str()),
+            (3, "unix:///run/containerd/s/x", "ttrpc")
+        );
     }
 
     #[test]
@@ -330,14 +392,23 @@ mod tests {
         let p = parse_start(input, &flags(), &LegacyEnv::default()).unwrap();
         assert_eq!(p.reply, Reply::BootstrapJson);
         assert_eq!(p.ttrpc_address, "/run/containerd/containerd.sock.ttrpc");
-        let v: serde_json::Value = serde_json::from_slice(&encode_reply(p.reply, "unix:///s")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode_reply(p.reply, "unix:///s")).unwrap();
         assert_eq!(v["version"], 3);
         let camel = br#"{"instanceId":"c1","namespace":"default","containerdTtrpcAddress":"/t"}"#;
-        assert_eq!(parse_start(camel, &flags(), &LegacyEnv::default()).unwrap().reply, Reply::BootstrapJson);
+        assert_eq!(
+            parse_start(camel, &flags(), &LegacyEnv::default())
+                .unwrap()
+                .reply,
+            Reply::BootstrapJson
+        );
     }
 
     #[test]
     fn missing_ttrpc_address_is_an_error() {
-        assert_eq!(parse_start(b"", &flags(), &LegacyEnv::default()).unwrap_err(), BootstrapError::NoTtrpcAddress);
+        assert_eq!(
+            parse_start(b"", &flags(), &LegacyEnv::default()).unwrap_err(),
+            BootstrapError::NoTtrpcAddress
+        );
     }
 }

@@ -18,9 +18,18 @@ pub enum ShimError {
     #[error("{0}: not implemented")]
     NotImplemented(String),
     #[error("{step}: {source}")]
-    Runtime { step: &'static str, #[source] source: brisk_runtime::Error },
+    Runtime {
+        step: &'static str,
+        #[source]
+        source: brisk_runtime::Error,
+    },
     #[error("{step} {path}: {source}")]
-    Io { step: &'static str, path: String, #[source] source: std::io::Error },
+    Io {
+        step: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Options(#[from] crate::options::OptionsError),
     #[error("{0}")]
@@ -32,7 +41,10 @@ impl ShimError {
         move |source| ShimError::Runtime { step, source }
     }
 
-    pub fn io(step: &'static str, path: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> ShimError {
+    pub fn io(
+        step: &'static str,
+        path: impl std::fmt::Display,
+    ) -> impl FnOnce(std::io::Error) -> ShimError {
         let path = path.to_string();
         move |source| ShimError::Io { step, path, source }
     }
@@ -52,7 +64,9 @@ impl ShimError {
                 ErrorKind::Unsupported => Code::UNIMPLEMENTED,
                 ErrorKind::Internal => Code::INTERNAL,
             },
-            ShimError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Code::NOT_FOUND,
+            ShimError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Code::NOT_FOUND
+            }
             ShimError::Io { .. } | ShimError::Internal(_) => Code::UNKNOWN,
         }
     }
@@ -89,11 +103,29 @@ mod tests {
 
     #[test]
     fn errdefs_mapping() {
-        assert_eq!(code_of(ShimError::NotFound("container c1".into())).0, Code::NOT_FOUND);
-        assert_eq!(code_of(ShimError::AlreadyExists("exec e1".into())).0, Code::ALREADY_EXISTS);
-        assert_eq!(code_of(ShimError::FailedPrecondition("container c1 is stopped".into())).0, Code::FAILED_PRECONDITION);
-        assert_eq!(code_of(ShimError::NotImplemented("checkpoint".into())).0, Code::UNIMPLEMENTED);
-        let (c, m) = code_of(ShimError::InvalidArgument { field: "exec spec", reason: "not JSON".into() });
+        assert_eq!(
+            code_of(ShimError::NotFound("container c1".into())).0,
+            Code::NOT_FOUND
+        );
+        assert_eq!(
+            code_of(ShimError::AlreadyExists("exec e1".into())).0,
+            Code::ALREADY_EXISTS
+        );
+        assert_eq!(
+            code_of(ShimError::FailedPrecondition(
+                "container c1 is stopped".into()
+            ))
+            .0,
+            Code::FAILED_PRECONDITION
+        );
+        assert_eq!(
+            code_of(ShimError::NotImplemented("checkpoint".into())).0,
+            Code::UNIMPLEMENTED
+        );
+        let (c, m) = code_of(ShimError::InvalidArgument {
+            field: "exec spec",
+            reason: "not JSON".into(),
+        });
         assert_eq!(c, Code::INVALID_ARGUMENT);
         assert!(m.contains("exec spec"), "{m}");
     }
@@ -101,18 +133,49 @@ mod tests {
     #[test]
     fn runtime_error_kinds_map_once() {
         let cases = [
-            (brisk_runtime::Error::NotFound { id: "c".into() }, Code::NOT_FOUND),
-            (brisk_runtime::Error::AlreadyExists { id: "c".into() }, Code::ALREADY_EXISTS),
-            (brisk_runtime::Error::ProcessGone { id: "c".into(), pid: 1 }, Code::NOT_FOUND),
-            (brisk_runtime::Error::InvalidId { id: "../x".into(), reason: "slash" }, Code::INVALID_ARGUMENT),
             (
-                brisk_runtime::Error::WrongStatus { id: "c".into(), status: "stopped".into(), op: "start" },
+                brisk_runtime::Error::NotFound { id: "c".into() },
+                Code::NOT_FOUND,
+            ),
+            (
+                brisk_runtime::Error::AlreadyExists { id: "c".into() },
+                Code::ALREADY_EXISTS,
+            ),
+            (
+                brisk_runtime::Error::ProcessGone {
+                    id: "c".into(),
+                    pid: 1,
+                },
+                Code::NOT_FOUND,
+            ),
+            (
+                brisk_runtime::Error::InvalidId {
+                    id: "../x".into(),
+                    reason: "slash",
+                },
+                Code::INVALID_ARGUMENT,
+            ),
+            (
+                brisk_runtime::Error::WrongStatus {
+                    id: "c".into(),
+                    status: "stopped".into(),
+                    op: "start",
+                },
                 Code::FAILED_PRECONDITION,
             ),
-            (brisk_runtime::Error::Unsupported { what: "x".into(), reason: "y".into() }, Code::UNIMPLEMENTED),
+            (
+                brisk_runtime::Error::Unsupported {
+                    what: "x".into(),
+                    reason: "y".into(),
+                },
+                Code::UNIMPLEMENTED,
+            ),
         ];
         for (err, want) in cases {
-            let (got, msg) = code_of(ShimError::Runtime { step: "kill", source: err });
+            let (got, msg) = code_of(ShimError::Runtime {
+                step: "kill",
+                source: err,
+            });
             assert_eq!(got, want, "{msg}");
             assert!(msg.starts_with("kill: "), "{msg}");
         }

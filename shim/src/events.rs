@@ -132,7 +132,8 @@ impl Sequencer {
             }
         }
         for (key, info) in keep {
-            let ready = key == ProcKey::Init && !self.starting.contains(&key) && self.live_execs.is_empty();
+            let ready =
+                key == ProcKey::Init && !self.starting.contains(&key) && self.live_execs.is_empty();
             if ready && !self.init_exit_released {
                 self.init_exit_released = true;
                 if self.silence_init {
@@ -150,7 +151,11 @@ impl Sequencer {
 
 pub fn timestamp(t: SystemTime) -> Timestamp {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32, ..Default::default() }
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+        ..Default::default()
+    }
 }
 
 /// The event type of each topic. Spelled out rather than taken from the message descriptor:
@@ -168,7 +173,11 @@ const TOPIC_TYPES: [(&str, &str); 9] = [
 ];
 
 fn type_of(topic: &str) -> &'static str {
-    TOPIC_TYPES.iter().find(|(t, _)| *t == topic).map(|(_, n)| *n).unwrap_or("")
+    TOPIC_TYPES
+        .iter()
+        .find(|(t, _)| *t == topic)
+        .map(|(_, n)| *n)
+        .unwrap_or("")
 }
 
 /// A message packed the way containerd's typeurl expects: the bare proto name as type URL.
@@ -176,7 +185,11 @@ pub fn to_any(type_name: &str, msg: &dyn MessageDyn) -> Any {
     let mut value = Vec::new();
     // Writing a generated message into a Vec cannot fail.
     let _ = msg.write_to_vec_dyn(&mut value);
-    Any { type_url: type_name.to_string(), value, ..Default::default() }
+    Any {
+        type_url: type_name.to_string(),
+        value,
+        ..Default::default()
+    }
 }
 
 #[derive(Debug)]
@@ -205,12 +218,20 @@ impl Publisher {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Publisher { tx },
-            Drain { rx, address: address.trim_start_matches("unix://").to_string(), namespace: namespace.to_string() },
+            Drain {
+                rx,
+                address: address.trim_start_matches("unix://").to_string(),
+                namespace: namespace.to_string(),
+            },
         )
     }
 
     pub fn publish(&self, topic: &'static str, msg: &dyn MessageDyn) {
-        let item = Item { topic, event: to_any(type_of(topic), msg), at: SystemTime::now() };
+        let item = Item {
+            topic,
+            event: to_any(type_of(topic), msg),
+            at: SystemTime::now(),
+        };
         if self.tx.send(item).is_err() {
             log::warn!("event {topic} dropped: publisher stopped");
         }
@@ -240,11 +261,18 @@ impl Drain {
             let mut attempt = 0;
             loop {
                 if client.is_none() {
-                    client = connect(&self.address).await.map_err(|e| log::debug!("events connect {}: {e}", self.address)).ok();
+                    client = connect(&self.address)
+                        .await
+                        .map_err(|e| log::debug!("events connect {}: {e}", self.address))
+                        .ok();
                 }
                 if let Some(c) = &client {
-                    let mut ctx = ttrpc::context::with_timeout(Duration::from_secs(5).as_nanos() as i64);
-                    ctx.add("containerd-namespace-ttrpc".to_string(), self.namespace.clone());
+                    let mut ctx =
+                        ttrpc::context::with_timeout(Duration::from_secs(5).as_nanos() as i64);
+                    ctx.add(
+                        "containerd-namespace-ttrpc".to_string(),
+                        self.namespace.clone(),
+                    );
                     match tokio::time::timeout(Duration::from_secs(6), c.forward(ctx, &req)).await {
                         Ok(Ok(_)) => break,
                         Ok(Err(e)) => log::warn!("forward {}: {e}", item.topic),
@@ -274,7 +302,11 @@ mod tests {
     use super::*;
 
     fn info(pid: u32) -> ExitInfo {
-        ExitInfo { pid, status: 0, at: SystemTime::UNIX_EPOCH }
+        ExitInfo {
+            pid,
+            status: 0,
+            at: SystemTime::UNIX_EPOCH,
+        }
     }
     fn exec(id: &str) -> ProcKey {
         ProcKey::Exec(id.to_string())
@@ -287,7 +319,13 @@ mod tests {
         assert!(s.end_start(exec("e1"), true).is_empty());
         // The init dies first (its pid namespace takes the exec down a moment later).
         assert!(s.exited(ProcKey::Init, info(1)).is_empty());
-        assert_eq!(s.exited(exec("e1"), info(2)), vec![Action::Exit(exec("e1"), info(2)), Action::Exit(ProcKey::Init, info(1))]);
+        assert_eq!(
+            s.exited(exec("e1"), info(2)),
+            vec![
+                Action::Exit(exec("e1"), info(2)),
+                Action::Exit(ProcKey::Init, info(1))
+            ]
+        );
         assert!(s.init_exit_released());
         // A duplicate init exit is ignored.
         assert!(s.exited(ProcKey::Init, info(1)).is_empty());
@@ -298,12 +336,18 @@ mod tests {
         let mut s = Sequencer::default();
         s.begin_start(ProcKey::Init);
         assert!(s.exited(ProcKey::Init, info(1)).is_empty());
-        assert_eq!(s.end_start(ProcKey::Init, true), vec![Action::Exit(ProcKey::Init, info(1))]);
+        assert_eq!(
+            s.end_start(ProcKey::Init, true),
+            vec![Action::Exit(ProcKey::Init, info(1))]
+        );
 
         let mut s = Sequencer::default();
         s.begin_start(exec("e"));
         assert!(s.exited(exec("e"), info(5)).is_empty());
-        assert_eq!(s.end_start(exec("e"), true), vec![Action::Exit(exec("e"), info(5))]);
+        assert_eq!(
+            s.end_start(exec("e"), true),
+            vec![Action::Exit(exec("e"), info(5))]
+        );
     }
 
     #[test]
@@ -311,7 +355,10 @@ mod tests {
         let mut s = Sequencer::default();
         s.begin_start(exec("e"));
         assert!(s.exited(ProcKey::Init, info(1)).is_empty());
-        assert_eq!(s.end_start(exec("e"), false), vec![Action::Exit(ProcKey::Init, info(1))]);
+        assert_eq!(
+            s.end_start(exec("e"), false),
+            vec![Action::Exit(ProcKey::Init, info(1))]
+        );
     }
 
     #[test]
@@ -322,8 +369,17 @@ mod tests {
             s.end_start(exec(e), true);
         }
         assert!(s.exited(ProcKey::Init, info(1)).is_empty());
-        assert_eq!(s.exited(exec("b"), info(3)), vec![Action::Exit(exec("b"), info(3))]);
-        assert_eq!(s.exited(exec("a"), info(2)), vec![Action::Exit(exec("a"), info(2)), Action::Exit(ProcKey::Init, info(1))]);
+        assert_eq!(
+            s.exited(exec("b"), info(3)),
+            vec![Action::Exit(exec("b"), info(3))]
+        );
+        assert_eq!(
+            s.exited(exec("a"), info(2)),
+            vec![
+                Action::Exit(exec("a"), info(2)),
+                Action::Exit(ProcKey::Init, info(1))
+            ]
+        );
     }
 
     #[test]
@@ -338,7 +394,10 @@ mod tests {
     fn silenced_init_exit_has_no_event() {
         let mut s = Sequencer::default();
         assert!(s.silence_init_exit().is_empty());
-        assert_eq!(s.exited(ProcKey::Init, info(1)), vec![Action::SilentExit(ProcKey::Init, info(1))]);
+        assert_eq!(
+            s.exited(ProcKey::Init, info(1)),
+            vec![Action::SilentExit(ProcKey::Init, info(1))]
+        );
     }
 
     #[test]
@@ -361,7 +420,8 @@ mod tests {
         }
         assert_eq!(
             crate::service::PROCESS_DETAILS_TYPE,
-            <containerd_shim_protos::shim::oci::ProcessDetails as MessageFull>::descriptor().full_name()
+            <containerd_shim_protos::shim::oci::ProcessDetails as MessageFull>::descriptor()
+                .full_name()
         );
     }
 

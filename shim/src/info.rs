@@ -7,7 +7,8 @@ use containerd_shim_protos::types::introspection::{RuntimeInfo, RuntimeVersion};
 
 pub const RUNTIME_NAME: &str = "io.containerd.brisk.v2";
 /// The type URL containerd's typeurl registers for runtime-spec's features.Features.
-pub const FEATURES_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
+pub const FEATURES_TYPE_URL: &str =
+    "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
 
 /// The OCI features document (runtime-spec features.md), as the runtime library states it.
 pub fn features_json() -> Vec<u8> {
@@ -17,9 +18,18 @@ pub fn features_json() -> Vec<u8> {
 pub fn info(options: Option<Any>) -> RuntimeInfo {
     RuntimeInfo {
         name: RUNTIME_NAME.to_string(),
-        version: Some(RuntimeVersion { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() }).into(),
+        version: Some(RuntimeVersion {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        })
+        .into(),
         options: options.into(),
-        features: Some(Any { type_url: FEATURES_TYPE_URL.to_string(), value: features_json(), ..Default::default() }).into(),
+        features: Some(Any {
+            type_url: FEATURES_TYPE_URL.to_string(),
+            value: features_json(),
+            ..Default::default()
+        })
+        .into(),
         ..Default::default()
     }
 }

@@ -33,7 +33,10 @@ impl Log for FifoLogger {
             Level::Debug => "debug",
             Level::Trace => "trace",
         };
-        let msg = format!("{}", r.args()).replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let msg = format!("{}", r.args())
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         let line = format!(
             "time=\"{}\" level={level} msg=\"{msg}\" namespace={} id={} runtime=io.containerd.brisk.v2\n",
             rfc3339(SystemTime::now()),
@@ -52,9 +55,22 @@ impl Log for FifoLogger {
 
 /// Install the logger. `fifo` is the path of containerd's log fifo (`<bundle>/log`).
 pub fn init(fifo: &std::path::Path, debug: bool, namespace: &str, id: &str) {
-    let out = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo).ok();
-    let level = if debug { LevelFilter::Debug } else { LevelFilter::Info };
-    let logger = FifoLogger { out: Mutex::new(out), level, namespace: namespace.to_string(), id: id.to_string() };
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .ok();
+    let level = if debug {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
+    let logger = FifoLogger {
+        out: Mutex::new(out),
+        level,
+        namespace: namespace.to_string(),
+        id: id.to_string(),
+    };
     if log::set_logger(Box::leak(Box::new(logger))).is_ok() {
         log::set_max_level(level);
     }
@@ -90,7 +106,10 @@ mod tests {
 
     #[test]
     fn rfc3339_known_instants() {
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000000Z"
+        );
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_709_210_096, 5);
         assert_eq!(rfc3339(t), "2024-02-29T12:34:56.000000005Z");
     }

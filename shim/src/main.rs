@@ -25,7 +25,10 @@ fn main() {
     // this binary as the container's init.
     brisk_runtime::init::run_if_init();
 
-    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let flags = match args::parse(&argv) {
         Ok(f) => f,
         Err(e) => {
@@ -34,7 +37,11 @@ fn main() {
         }
     };
     if flags.version {
-        println!("containerd-shim-brisk-v2:\n  Version:  {}\n  Runtime:  {}", env!("CARGO_PKG_VERSION"), info::RUNTIME_NAME);
+        println!(
+            "containerd-shim-brisk-v2:\n  Version:  {}\n  Runtime:  {}",
+            env!("CARGO_PKG_VERSION"),
+            info::RUNTIME_NAME
+        );
         return;
     }
     if flags.info {

@@ -46,14 +46,19 @@ pub fn parse_options(options: &[String]) -> Parsed {
             "strictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
             "suid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
             "sync" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
                 let base = match o.trim_start_matches('r') {
                     "private" => MsFlags::MS_PRIVATE,
                     "shared" => MsFlags::MS_SHARED,
                     "slave" => MsFlags::MS_SLAVE,
                     _ => MsFlags::MS_UNBINDABLE,
                 };
-                propagation |= if o.starts_with('r') { base | MsFlags::MS_REC } else { base };
+                propagation |= if o.starts_with('r') {
+                    base | MsFlags::MS_REC
+                } else {
+                    base
+                };
                 continue;
             }
             other => {
@@ -64,7 +69,11 @@ pub fn parse_options(options: &[String]) -> Parsed {
         flags &= !clear;
         flags |= set;
     }
-    Parsed { flags, propagation, data: data.join(",") }
+    Parsed {
+        flags,
+        propagation,
+        data: data.join(","),
+    }
 }
 
 /// Mount every entry on `target` in order. On failure, what was mounted is unmounted again.
@@ -83,25 +92,51 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<()> {
 fn mount_one(m: &Mount, target: &Path) -> Result<()> {
     let p = parse_options(&m.options);
     let fail = |step: &'static str| {
-        let what = format!("{} ({} from {:?}, options {:?})", target.display(), m.type_, m.source, m.options);
+        let what = format!(
+            "{} ({} from {:?}, options {:?})",
+            target.display(),
+            m.type_,
+            m.source,
+            m.options
+        );
         move |e: nix::errno::Errno| ShimError::io(step, what)(e.into())
     };
     if p.data.len() >= 4096 {
         return Err(ShimError::InvalidArgument {
             field: "rootfs mount options",
-            reason: format!("{} bytes exceed the page size mount(2) accepts", p.data.len()),
+            reason: format!(
+                "{} bytes exceed the page size mount(2) accepts",
+                p.data.len()
+            ),
         });
     }
-    let fstype = if m.type_ == "bind" { None } else { Some(m.type_.as_str()) };
+    let fstype = if m.type_ == "bind" {
+        None
+    } else {
+        Some(m.type_.as_str())
+    };
     let data = (!p.data.is_empty()).then_some(p.data.as_str());
-    nix::mount::mount(Some(m.source.as_str()), target, fstype, p.flags, data).map_err(fail("mount rootfs"))?;
+    nix::mount::mount(Some(m.source.as_str()), target, fstype, p.flags, data)
+        .map_err(fail("mount rootfs"))?;
     // A bind mount ignores MS_RDONLY and friends on the first call; they need a remount.
-    if p.flags.contains(MsFlags::MS_BIND) && p.flags.intersects(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC) {
+    if p.flags.contains(MsFlags::MS_BIND)
+        && p.flags.intersects(
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )
+    {
         let remount = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | (p.flags & !(MsFlags::MS_REC));
-        nix::mount::mount(None::<&str>, target, None::<&str>, remount, None::<&str>).map_err(fail("remount rootfs"))?;
+        nix::mount::mount(None::<&str>, target, None::<&str>, remount, None::<&str>)
+            .map_err(fail("remount rootfs"))?;
     }
     if !p.propagation.is_empty() {
-        nix::mount::mount(None::<&str>, target, None::<&str>, p.propagation, None::<&str>).map_err(fail("set rootfs propagation"))?;
+        nix::mount::mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            p.propagation,
+            None::<&str>,
+        )
+        .map_err(fail("set rootfs propagation"))?;
     }
     Ok(())
 }
@@ -119,7 +154,10 @@ pub fn unmount_all(target: &Path) -> Result<()> {
             Err(e) => return Err(ShimError::io("unmount rootfs", target.display())(e.into())),
         }
     }
-    Err(ShimError::Internal(format!("unmount rootfs {}: still mounted after 64 unmounts", target.display())))
+    Err(ShimError::Internal(format!(
+        "unmount rootfs {}: still mounted after 64 unmounts",
+        target.display()
+    )))
 }
 
 #[cfg(test)]
@@ -132,7 +170,12 @@ mod tests {
 
     #[test]
     fn overlay_options_become_data() {
-        let p = parse_options(&opts(&["index=off", "workdir=/w", "upperdir=/u", "lowerdir=/l1:/l2"]));
+        let p = parse_options(&opts(&[
+            "index=off",
+            "workdir=/w",
+            "upperdir=/u",
+            "lowerdir=/l1:/l2",
+        ]));
         assert_eq!(p.flags, MsFlags::empty());
         assert_eq!(p.data, "index=off,workdir=/w,upperdir=/u,lowerdir=/l1:/l2");
     }
@@ -140,7 +183,10 @@ mod tests {
     #[test]
     fn bind_ro_flags() {
         let p = parse_options(&opts(&["rbind", "ro", "nosuid", "rprivate"]));
-        assert_eq!(p.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        assert_eq!(
+            p.flags,
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID
+        );
         assert_eq!(p.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
         assert!(p.data.is_empty());
         let p = parse_options(&opts(&["ro", "rw"]));

@@ -22,18 +22,35 @@ pub struct OomWatch {
 
 /// The `oom_kill N` value of memory.oom_control / memory.events text.
 pub fn parse_oom_kill(text: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 impl OomWatch {
     pub fn for_placement(p: &Placement) -> Option<OomWatch> {
-        if let Some((_, dir)) = p.dirs.iter().find(|(h, _)| h.fstype == "cgroup" && h.controllers.iter().any(|c| c == "memory")) {
-            let mut w = OomWatch { counter_file: dir.join("memory.oom_control"), v1_dir: Some(dir.clone()), seen: 0 };
+        if let Some((_, dir)) = p
+            .dirs
+            .iter()
+            .find(|(h, _)| h.fstype == "cgroup" && h.controllers.iter().any(|c| c == "memory"))
+        {
+            let mut w = OomWatch {
+                counter_file: dir.join("memory.oom_control"),
+                v1_dir: Some(dir.clone()),
+                seen: 0,
+            };
             w.seen = w.count().unwrap_or(0);
             return Some(w);
         }
-        let (_, dir) = p.dirs.iter().find(|(h, _)| h.fstype == "cgroup2" && dir_has(&h.mount, "memory"))?;
-        let mut w = OomWatch { counter_file: dir.join("memory.events"), v1_dir: None, seen: 0 };
+        let (_, dir) = p
+            .dirs
+            .iter()
+            .find(|(h, _)| h.fstype == "cgroup2" && dir_has(&h.mount, "memory"))?;
+        let mut w = OomWatch {
+            counter_file: dir.join("memory.events"),
+            v1_dir: None,
+            seen: 0,
+        };
         w.seen = w.count().unwrap_or(0);
         Some(w)
     }
@@ -70,7 +87,9 @@ impl OomWatch {
     }
 
     pub fn cgroup_gone(&self) -> bool {
-        self.v1_dir.as_ref().is_some_and(|d| !d.join("cgroup.event_control").exists())
+        self.v1_dir
+            .as_ref()
+            .is_some_and(|d| !d.join("cgroup.event_control").exists())
     }
 }
 

@@ -36,7 +36,9 @@ impl ShimOptions {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionsError {
-    #[error("options: unsupported type_url {0:?} (want {RUNC_OPTIONS_TYPE} or {RUNTIME_OPTIONS_TYPE})")]
+    #[error(
+        "options: unsupported type_url {0:?} (want {RUNC_OPTIONS_TYPE} or {RUNTIME_OPTIONS_TYPE})"
+    )]
     UnknownType(String),
     #[error("options: {type_url}: malformed protobuf: {reason}")]
     Malformed { type_url: String, reason: String },
@@ -54,7 +56,10 @@ fn type_name(type_url: &str) -> &str {
 }
 
 pub fn is_options_any(a: &Any) -> bool {
-    matches!(type_name(&a.type_url), RUNC_OPTIONS_TYPE | RUNTIME_OPTIONS_TYPE)
+    matches!(
+        type_name(&a.type_url),
+        RUNC_OPTIONS_TYPE | RUNTIME_OPTIONS_TYPE
+    )
 }
 
 /// Parse the options of CreateTaskRequest (or of `start`'s stdin). `None` or an empty Any gives the
@@ -65,10 +70,11 @@ pub fn parse_any(any: Option<&Any>) -> Result<ShimOptions, OptionsError> {
     };
     match type_name(&any.type_url) {
         RUNC_OPTIONS_TYPE => {
-            let o = RuncOptions::parse_from_bytes(&any.value).map_err(|e| OptionsError::Malformed {
-                type_url: any.type_url.clone(),
-                reason: e.to_string(),
-            })?;
+            let o =
+                RuncOptions::parse_from_bytes(&any.value).map_err(|e| OptionsError::Malformed {
+                    type_url: any.type_url.clone(),
+                    reason: e.to_string(),
+                })?;
             // binary_name names runc's binary; brisk never execs one, so it is ignored.
             Ok(ShimOptions {
                 root: o.root,
@@ -80,13 +86,16 @@ pub fn parse_any(any: Option<&Any>) -> Result<ShimOptions, OptionsError> {
             })
         }
         RUNTIME_OPTIONS_TYPE => {
-            let (config_path, body) = decode_runtime_options(&any.value).map_err(|reason| OptionsError::Malformed {
-                type_url: any.type_url.clone(),
-                reason,
-            })?;
+            let (config_path, body) =
+                decode_runtime_options(&any.value).map_err(|reason| OptionsError::Malformed {
+                    type_url: any.type_url.clone(),
+                    reason,
+                })?;
             let body = if body.is_empty() && !config_path.is_empty() {
-                std::fs::read_to_string(&config_path)
-                    .map_err(|e| OptionsError::ConfigPath { path: config_path.clone(), reason: e.to_string() })?
+                std::fs::read_to_string(&config_path).map_err(|e| OptionsError::ConfigPath {
+                    path: config_path.clone(),
+                    reason: e.to_string(),
+                })?
             } else {
                 body
             };
@@ -140,25 +149,45 @@ pub fn parse_toml(body: &str) -> Result<ShimOptions, OptionsError> {
             continue;
         }
         if text.starts_with('[') {
-            return Err(OptionsError::Toml { line, reason: format!("tables are not supported here: {text}") });
+            return Err(OptionsError::Toml {
+                line,
+                reason: format!("tables are not supported here: {text}"),
+            });
         }
-        let (key, value) = text
-            .split_once('=')
-            .ok_or_else(|| OptionsError::Toml { line, reason: format!("expected key = value, got {text:?}") })?;
+        let (key, value) = text.split_once('=').ok_or_else(|| OptionsError::Toml {
+            line,
+            reason: format!("expected key = value, got {text:?}"),
+        })?;
         let key = key.trim().trim_matches('"');
-        let value = parse_value(value.trim()).map_err(|reason| OptionsError::Toml { line, reason: format!("{key}: {reason}") })?;
-        let norm: String = key.chars().filter(|c| *c != '_').collect::<String>().to_ascii_lowercase();
+        let value = parse_value(value.trim()).map_err(|reason| OptionsError::Toml {
+            line,
+            reason: format!("{key}: {reason}"),
+        })?;
+        let norm: String = key
+            .chars()
+            .filter(|c| *c != '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
         let want_bool = |v: Value| match v {
             Value::Bool(b) => Ok(b),
-            _ => Err(OptionsError::Toml { line, reason: format!("{key}: expected a boolean") }),
+            _ => Err(OptionsError::Toml {
+                line,
+                reason: format!("{key}: expected a boolean"),
+            }),
         };
         let want_u32 = |v: Value| match v {
             Value::Int(i) if (0..=u32::MAX as i64).contains(&i) => Ok(i as u32),
-            _ => Err(OptionsError::Toml { line, reason: format!("{key}: expected an integer in 0..=4294967295") }),
+            _ => Err(OptionsError::Toml {
+                line,
+                reason: format!("{key}: expected an integer in 0..=4294967295"),
+            }),
         };
         let want_str = |v: Value| match v {
             Value::Str(s) => Ok(s),
-            _ => Err(OptionsError::Toml { line, reason: format!("{key}: expected a string") }),
+            _ => Err(OptionsError::Toml {
+                line,
+                reason: format!("{key}: expected a string"),
+            }),
         };
         match norm.as_str() {
             "root" => o.root = want_str(value)?,
@@ -168,13 +197,19 @@ pub fn parse_toml(body: &str) -> Result<ShimOptions, OptionsError> {
             "iouid" => o.io_uid = want_u32(value)?,
             "iogid" => o.io_gid = want_u32(value)?,
             // Known runc options brisk has no use for: accepted and ignored.
-            "binaryname" | "shimcgroup" | "criupath" | "criuimagepath" | "criuworkpath" | "taskapiaddress" => {
+            "binaryname" | "shimcgroup" | "criupath" | "criuimagepath" | "criuworkpath"
+            | "taskapiaddress" => {
                 want_str(value)?;
             }
             "taskapiversion" => {
                 want_u32(value)?;
             }
-            _ => return Err(OptionsError::UnknownKey { line, key: key.to_string() }),
+            _ => {
+                return Err(OptionsError::UnknownKey {
+                    line,
+                    key: key.to_string(),
+                })
+            }
         }
     }
     Ok(o)
@@ -200,7 +235,10 @@ fn parse_value(v: &str) -> Result<Value, String> {
         _ => {}
     }
     if let Some(inner) = v.strip_prefix('\'') {
-        return inner.strip_suffix('\'').map(|s| Value::Str(s.to_string())).ok_or_else(|| "unterminated string".into());
+        return inner
+            .strip_suffix('\'')
+            .map(|s| Value::Str(s.to_string()))
+            .ok_or_else(|| "unterminated string".into());
     }
     if let Some(inner) = v.strip_prefix('"') {
         let inner = inner.strip_suffix('"').ok_or("unterminated string")?;
@@ -217,13 +255,21 @@ fn parse_value(v: &str) -> Result<Value, String> {
                 Some('n') => out.push('\n'),
                 Some('t') => out.push('\t'),
                 Some('r') => out.push('\r'),
-                other => return Err(format!("unsupported escape \\{}", other.map(String::from).unwrap_or_default())),
+                other => {
+                    return Err(format!(
+                        "unsupported escape \\{}",
+                        other.map(String::from).unwrap_or_default()
+                    ))
+                }
             }
         }
         return Ok(Value::Str(out));
     }
     let digits: String = v.chars().filter(|c| *c != '_').collect();
-    digits.parse::<i64>().map(Value::Int).map_err(|_| format!("unsupported value {v:?}"))
+    digits
+        .parse::<i64>()
+        .map(Value::Int)
+        .map_err(|_| format!("unsupported value {v:?}"))
 }
 
 #[cfg(test)]
@@ -231,14 +277,24 @@ mod tests {
     use super::*;
 
     fn any(type_url: &str, value: Vec<u8>) -> Any {
-        Any { type_url: type_url.into(), value, ..Default::default() }
+        Any {
+            type_url: type_url.into(),
+            value,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn none_and_empty_are_defaults() {
         assert_eq!(parse_any(None).unwrap(), ShimOptions::default());
-        assert_eq!(parse_any(Some(&Any::default())).unwrap(), ShimOptions::default());
-        assert_eq!(ShimOptions::default().state_root("k8s.io"), PathBuf::from("/run/containerd/brisk/k8s.io"));
+        assert_eq!(
+            parse_any(Some(&Any::default())).unwrap(),
+            ShimOptions::default()
+        );
+        assert_eq!(
+            ShimOptions::default().state_root("k8s.io"),
+            PathBuf::from("/run/containerd/brisk/k8s.io")
+        );
     }
 
     #[test]
@@ -252,7 +308,10 @@ mod tests {
             io_gid: 1001,
             ..Default::default()
         };
-        for url in [RUNC_OPTIONS_TYPE, "type.googleapis.com/containerd.runc.v1.Options"] {
+        for url in [
+            RUNC_OPTIONS_TYPE,
+            "type.googleapis.com/containerd.runc.v1.Options",
+        ] {
             let got = parse_any(Some(&any(url, o.write_to_bytes().unwrap()))).unwrap();
             assert_eq!(
                 got,
@@ -288,15 +347,28 @@ mod tests {
 
     #[test]
     fn unknown_toml_key_is_named() {
-        let err = parse_any(Some(&runtime_options("SystemdCgroup = true\nFrobnicate = 1\n"))).unwrap_err();
-        assert_eq!(err, OptionsError::UnknownKey { line: 2, key: "Frobnicate".into() });
+        let err = parse_any(Some(&runtime_options(
+            "SystemdCgroup = true\nFrobnicate = 1\n",
+        )))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            OptionsError::UnknownKey {
+                line: 2,
+                key: "Frobnicate".into()
+            }
+        );
         assert!(err.to_string().contains("Frobnicate"));
     }
 
     #[test]
     fn bad_toml_values_name_the_key() {
         let err = parse_toml("SystemdCgroup = \"yes\"").unwrap_err();
-        assert!(err.to_string().contains("SystemdCgroup: expected a boolean"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("SystemdCgroup: expected a boolean"),
+            "{err}"
+        );
         assert!(parse_toml("Root = \"unterminated").is_err());
         assert!(parse_toml("[section]").is_err());
     }

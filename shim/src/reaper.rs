@@ -18,7 +18,10 @@ pub fn set_subreaper() -> nix::Result<()> {
 pub fn reap_pass(shared: &Shared) {
     shared.collect_tracked_exits();
     loop {
-        let peek = waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT);
+        let peek = waitid(
+            Id::All,
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+        );
         let pid = match peek {
             Ok(st) => match st.pid() {
                 Some(pid) => pid,

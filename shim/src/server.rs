@@ -18,8 +18,16 @@ pub const TASK_V2: &str = "containerd.task.v2.Task";
 pub const TASK_V3: &str = "containerd.task.v3.Task";
 
 pub fn run(flags: &Flags) -> i32 {
-    crate::logger::init(std::path::Path::new("log"), flags.debug, &flags.namespace, &flags.id);
-    let fd: i32 = match std::env::var(LISTEN_FD_ENV).ok().and_then(|v| v.parse().ok()) {
+    crate::logger::init(
+        std::path::Path::new("log"),
+        flags.debug,
+        &flags.namespace,
+        &flags.id,
+    );
+    let fd: i32 = match std::env::var(LISTEN_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(fd) => fd,
         None => {
             eprintln!("containerd-shim-brisk-v2: no action given and no {LISTEN_FD_ENV}: this binary is started by containerd");
@@ -72,8 +80,12 @@ pub fn run(flags: &Flags) -> i32 {
         tokio::spawn(drain.run());
         let shared = Shared::new(&flags.namespace, publisher);
         tokio::spawn(crate::reaper::run(shared.clone(), sigchld));
-        let task: Arc<dyn Task + Send + Sync> = Arc::new(Service { shared: shared.clone() });
-        let mut server = Server::new().add_listener(listener).register_service(services(task));
+        let task: Arc<dyn Task + Send + Sync> = Arc::new(Service {
+            shared: shared.clone(),
+        });
+        let mut server = Server::new()
+            .add_listener(listener)
+            .register_service(services(task));
         if let Err(e) = server.start().await {
             log::error!("ttrpc server: {e}");
             return 1;
@@ -93,7 +105,9 @@ pub fn run(flags: &Flags) -> i32 {
 
 /// The task service under both names: containerd 1.6/1.7 call `containerd.task.v2.Task`, 2.x
 /// `containerd.task.v3.Task`; the messages are identical, only the service name differs.
-pub fn services(task: Arc<dyn Task + Send + Sync>) -> std::collections::HashMap<String, containerd_shim_protos::ttrpc::r#async::Service> {
+pub fn services(
+    task: Arc<dyn Task + Send + Sync>,
+) -> std::collections::HashMap<String, containerd_shim_protos::ttrpc::r#async::Service> {
     let mut all = create_task(task.clone());
     let mut second = create_task(task);
     if let Some(v3) = second.remove(TASK_V3) {
@@ -114,7 +128,10 @@ mod tests {
         let s = services(Arc::new(Service { shared }));
         for name in [TASK_V2, TASK_V3] {
             let svc = s.get(name).unwrap_or_else(|| panic!("{name} missing"));
-            for m in ["Create", "Start", "Delete", "Exec", "Kill", "Wait", "State", "Pids", "Shutdown", "Connect"] {
+            for m in [
+                "Create", "Start", "Delete", "Exec", "Kill", "Wait", "State", "Pids", "Shutdown",
+                "Connect",
+            ] {
                 assert!(svc.methods.contains_key(m), "{name}/{m}");
             }
         }

@@ -14,14 +14,15 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use brisk_runtime::{ConsoleSocket, CreateOpts, ExecOpts, Runtime, Stdio};
 use containerd_shim_protos::api::{
-    CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
-    DeleteResponse, Empty, ExecProcessRequest, KillRequest, PauseRequest, PidsRequest, PidsResponse,
-    ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StartResponse, StateRequest, StateResponse,
-    StatsRequest, StatsResponse, UpdateTaskRequest, WaitRequest, WaitResponse,
+    CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
+    DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PauseRequest,
+    PidsRequest, PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest,
+    StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse, UpdateTaskRequest,
+    WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed,
-    TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim_protos::shim::oci::ProcessDetails;
 use containerd_shim_protos::shim_async::Task;
@@ -108,7 +109,9 @@ impl Entry {
         if exec_id.is_empty() {
             Ok(&self.init)
         } else {
-            self.execs.get(exec_id).ok_or_else(|| ShimError::NotFound(format!("exec {exec_id:?} of container {:?}", self.id)))
+            self.execs.get(exec_id).ok_or_else(|| {
+                ShimError::NotFound(format!("exec {exec_id:?} of container {:?}", self.id))
+            })
         }
     }
 
@@ -117,7 +120,9 @@ impl Entry {
             Ok(&mut self.init)
         } else {
             let id = self.id.clone();
-            self.execs.get_mut(exec_id).ok_or_else(|| ShimError::NotFound(format!("exec {exec_id:?} of container {id:?}")))
+            self.execs
+                .get_mut(exec_id)
+                .ok_or_else(|| ShimError::NotFound(format!("exec {exec_id:?} of container {id:?}")))
         }
     }
 
@@ -178,7 +183,9 @@ impl Shared {
         let mut t = self.lock();
         let mut found = Vec::new();
         for (cid, e) in t.containers.iter_mut() {
-            let keys: Vec<ProcKey> = std::iter::once(ProcKey::Init).chain(e.execs.keys().map(|k| ProcKey::Exec(k.clone()))).collect();
+            let keys: Vec<ProcKey> = std::iter::once(ProcKey::Init)
+                .chain(e.execs.keys().map(|k| ProcKey::Exec(k.clone())))
+                .collect();
             for key in keys {
                 if let Some(p) = e.key_proc_mut(&key) {
                     if let Some(info) = try_reap_pidfd(p) {
@@ -198,7 +205,9 @@ impl Shared {
         let mut t = self.lock();
         let mut hit = None;
         'outer: for (cid, e) in t.containers.iter_mut() {
-            let keys: Vec<ProcKey> = std::iter::once(ProcKey::Init).chain(e.execs.keys().map(|k| ProcKey::Exec(k.clone()))).collect();
+            let keys: Vec<ProcKey> = std::iter::once(ProcKey::Init)
+                .chain(e.execs.keys().map(|k| ProcKey::Exec(k.clone())))
+                .collect();
             for key in keys {
                 if let Some(p) = e.key_proc_mut(&key) {
                     if p.pid as i32 == pid && p.pidfd.is_some() {
@@ -219,8 +228,14 @@ impl Shared {
     }
 
     fn exit_observed(&self, t: &mut Tables, cid: &str, key: ProcKey, info: ExitInfo) {
-        let Some(e) = t.containers.get_mut(cid) else { return };
-        log::info!("container {cid} process {key:?} pid {} exited with status {}", info.pid, info.status);
+        let Some(e) = t.containers.get_mut(cid) else {
+            return;
+        };
+        log::info!(
+            "container {cid} process {key:?} pid {} exited with status {}",
+            info.pid,
+            info.status
+        );
         if key == ProcKey::Init && !e.own_pidns {
             // Without a pid namespace of its own, the init's children outlive it: kill them so the
             // execs exit and the init's exit can be published.
@@ -251,7 +266,9 @@ impl Shared {
             match a {
                 Action::Exit(key, info) | Action::SilentExit(key, info) => {
                     let cid = e.id.clone();
-                    let Some(p) = e.key_proc_mut(&key) else { continue };
+                    let Some(p) = e.key_proc_mut(&key) else {
+                        continue;
+                    };
                     p.state = PState::Stopped;
                     p.exit = Some(info);
                     p.pidfd = None;
@@ -274,9 +291,13 @@ impl Shared {
                     }
                     p.exit_tx.send_replace(Some(info));
                 }
-                Action::Oom => {
-                    self.publisher.publish(events::TOPIC_OOM, &TaskOOM { container_id: e.id.clone(), ..Default::default() })
-                }
+                Action::Oom => self.publisher.publish(
+                    events::TOPIC_OOM,
+                    &TaskOOM {
+                        container_id: e.id.clone(),
+                        ..Default::default()
+                    },
+                ),
             }
         }
     }
@@ -285,8 +306,12 @@ impl Shared {
     /// its cgroup is gone (the monitor stops).
     fn oom_check(&self, cid: &str) -> bool {
         let mut t = self.lock();
-        let Some(e) = t.containers.get_mut(cid) else { return false };
-        let Some(w) = e.oom.as_mut() else { return false };
+        let Some(e) = t.containers.get_mut(cid) else {
+            return false;
+        };
+        let Some(w) = e.oom.as_mut() else {
+            return false;
+        };
         if w.cgroup_gone() {
             return false;
         }
@@ -301,11 +326,17 @@ impl Shared {
 
 async fn oom_monitor(shared: Arc<Shared>, cid: String, efd: OwnedFd) {
     // SAFETY: the AsyncFd owns the eventfd for its whole life.
-    let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(efd) }) else { return };
+    let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(efd) }) else {
+        return;
+    };
     loop {
-        let Ok(mut guard) = afd.readable().await else { return };
+        let Ok(mut guard) = afd.readable().await else {
+            return;
+        };
         let mut buf = [0u8; 8];
-        match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
+        match guard
+            .try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from))
+        {
             Ok(Ok(_)) => {}
             Ok(Err(_)) => return,
             Err(_would_block) => continue,
@@ -323,7 +354,10 @@ fn try_reap_pidfd(p: &mut Proc) -> Option<ExitInfo> {
         return None;
     }
     let fd = p.pidfd.as_ref()?;
-    let status = match waitid(Id::PIDFd(std::os::fd::AsFd::as_fd(fd)), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG) {
+    let status = match waitid(
+        Id::PIDFd(std::os::fd::AsFd::as_fd(fd)),
+        WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG,
+    ) {
         Ok(WaitStatus::Exited(_, code)) => code as u32,
         Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as u32,
         Ok(_) => return None,
@@ -333,7 +367,11 @@ fn try_reap_pidfd(p: &mut Proc) -> Option<ExitInfo> {
         Err(_) => return None,
     };
     p.pidfd = None;
-    Some(ExitInfo { pid: p.pid, status, at: SystemTime::now() })
+    Some(ExitInfo {
+        pid: p.pid,
+        status,
+        at: SystemTime::now(),
+    })
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
@@ -348,7 +386,15 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 
 fn pidfd_signal(fd: &OwnedFd, sig: Signal) -> std::io::Result<()> {
     // SAFETY: pidfd_send_signal(pidfd, sig, NULL info, 0 flags); the fd is open for the call.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig as i32, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     if rc < 0 {
         Err(std::io::Error::last_os_error())
     } else {
@@ -357,7 +403,9 @@ fn pidfd_signal(fd: &OwnedFd, sig: Signal) -> std::io::Result<()> {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    let r = tokio::task::spawn_blocking(f).await.map_err(|e| ShimError::Internal(format!("blocking task failed: {e}")));
+    let r = tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ShimError::Internal(format!("blocking task failed: {e}")));
     // Runtime calls (spec parsing, seccomp compilation) allocate far more than the idle shim
     // keeps; give the freed heap back so each shim stays small for the container's lifetime.
     // SAFETY: malloc_trim only releases free memory of the allocator; no pointers are passed.
@@ -383,16 +431,31 @@ impl Drop for SpawnGuard<'_> {
 }
 
 fn signal_from(n: u32) -> Result<Signal> {
-    Signal::try_from(n as i32).map_err(|_| ShimError::InvalidArgument { field: "signal", reason: format!("{n} is not a signal") })
+    Signal::try_from(n as i32).map_err(|_| ShimError::InvalidArgument {
+        field: "signal",
+        reason: format!("{n} is not a signal"),
+    })
 }
 
 /// Whether config.json gives the container a pid namespace of its own (type pid without a path).
 fn own_pid_namespace(bundle: &Path) -> bool {
-    let Ok(data) = std::fs::read(bundle.join("config.json")) else { return true };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else { return true };
+    let Ok(data) = std::fs::read(bundle.join("config.json")) else {
+        return true;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else {
+        return true;
+    };
     v.pointer("/linux/namespaces")
         .and_then(|n| n.as_array())
-        .map(|ns| ns.iter().any(|n| n["type"] == "pid" && n.get("path").and_then(|p| p.as_str()).unwrap_or("").is_empty()))
+        .map(|ns| {
+            ns.iter().any(|n| {
+                n["type"] == "pid"
+                    && n.get("path")
+                        .and_then(|p| p.as_str())
+                        .unwrap_or("")
+                        .is_empty()
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -407,12 +470,16 @@ fn status_of(p: &Proc, paused: bool) -> Status {
 
 /// Stats: cgroup metrics are not collected yet.
 fn stats(_root: &Path, id: &str) -> Result<StatsResponse> {
-    Err(ShimError::NotImplemented(format!("stats for container {id:?} (cgroup metrics are not collected by brisk yet)")))
+    Err(ShimError::NotImplemented(format!(
+        "stats for container {id:?} (cgroup metrics are not collected by brisk yet)"
+    )))
 }
 
 /// Update: resource updates are not supported by the runtime yet.
 fn update(_root: &Path, id: &str, _req: &UpdateTaskRequest) -> Result<()> {
-    Err(ShimError::NotImplemented(format!("update of container {id:?} resources (not supported by brisk yet)")))
+    Err(ShimError::NotImplemented(format!(
+        "update of container {id:?} resources (not supported by brisk yet)"
+    )))
 }
 
 #[derive(Debug, Clone)]
@@ -423,19 +490,30 @@ pub struct Service {
 impl Service {
     fn entry_info(&self, id: &str) -> Result<(PathBuf, PathBuf)> {
         let t = self.shared.lock();
-        let e = t.containers.get(id).ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
+        let e = t
+            .containers
+            .get(id)
+            .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
         Ok((e.root.clone(), e.bundle.clone()))
     }
 
     async fn do_create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
         if req.id.is_empty() {
-            return Err(ShimError::InvalidArgument { field: "id", reason: "empty container id".into() });
+            return Err(ShimError::InvalidArgument {
+                field: "id",
+                reason: "empty container id".into(),
+            });
         }
         if req.bundle.is_empty() {
-            return Err(ShimError::InvalidArgument { field: "bundle", reason: "empty bundle path".into() });
+            return Err(ShimError::InvalidArgument {
+                field: "bundle",
+                reason: "empty bundle path".into(),
+            });
         }
         if !req.checkpoint.is_empty() {
-            return Err(ShimError::NotImplemented("restore from checkpoint (no CRIU support)".into()));
+            return Err(ShimError::NotImplemented(
+                "restore from checkpoint (no CRIU support)".into(),
+            ));
         }
         if self.shared.lock().containers.contains_key(&req.id) {
             return Err(ShimError::AlreadyExists(format!("container {:?}", req.id)));
@@ -445,8 +523,14 @@ impl Service {
         let root = opts.state_root(&ns);
         let bundle = PathBuf::from(&req.bundle);
         let spec = stdio::parse(&req.stdin, &req.stdout, &req.stderr, req.terminal)?;
-        let record = BundleRecord { root: root.clone(), options: opts.clone() };
-        write_atomic(&bundle.join(SHIM_STATE_FILE), &serde_json::to_vec(&record).unwrap_or_default())?;
+        let record = BundleRecord {
+            root: root.clone(),
+            options: opts.clone(),
+        };
+        write_atomic(
+            &bundle.join(SHIM_STATE_FILE),
+            &serde_json::to_vec(&record).unwrap_or_default(),
+        )?;
 
         let rootfs = bundle.join("rootfs");
         let mounts = req.rootfs.clone();
@@ -462,19 +546,31 @@ impl Service {
         };
 
         let guard = SpawnGuard::new(&self.shared);
-        let (id, spec2, ns2, root2, bundle2) = (req.id.clone(), spec.clone(), ns.clone(), root.clone(), bundle.clone());
+        let (id, spec2, ns2, root2, bundle2) = (
+            req.id.clone(),
+            spec.clone(),
+            ns.clone(),
+            root.clone(),
+            bundle.clone(),
+        );
         let created = blocking(move || {
             let mut prep = stdio::prepare(&spec2, &id, &ns2, opts.io_uid, opts.io_gid)?;
             let rt = Runtime::new(&root2).map_err(ShimError::runtime("open runtime state root"))?;
             let copts = CreateOpts {
                 bundle: bundle2,
-                stdio: Stdio { stdin: prep.stdin.take(), stdout: prep.stdout.take(), stderr: prep.stderr.take() },
+                stdio: Stdio {
+                    stdin: prep.stdin.take(),
+                    stdout: prep.stdout.take(),
+                    stderr: prep.stderr.take(),
+                },
                 console_socket: prep.console_peer.take().map(ConsoleSocket::Connected),
                 no_pivot: opts.no_pivot_root,
                 no_new_keyring: opts.no_new_keyring,
                 ..Default::default()
             };
-            let mut c = rt.create(&id, copts).map_err(ShimError::runtime("create container"))?;
+            let mut c = rt
+                .create(&id, copts)
+                .map_err(ShimError::runtime("create container"))?;
             let pid = c.pid();
             let pidfd = c.take_init_pidfd().or_else(|| pidfd_open(pid));
             let oom = crate::oom::OomWatch::for_placement(&c.state().cgroup);
@@ -502,15 +598,21 @@ impl Service {
                 drop(guard);
                 let (id, root) = (req.id.clone(), root.clone());
                 let _ = blocking(move || {
-                    let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
-                    rt.load(&id).and_then(|c| c.delete(true)).map_err(ShimError::runtime("delete after failed create"))
+                    let rt = Runtime::new(&root)
+                        .map_err(ShimError::runtime("open runtime state root"))?;
+                    rt.load(&id)
+                        .and_then(|c| c.delete(true))
+                        .map_err(ShimError::runtime("delete after failed create"))
                 })
                 .await;
                 unmount(rootfs).await;
                 return Err(e);
             }
         };
-        let mut init = Proc::new((req.stdin.clone(), req.stdout.clone(), req.stderr.clone()), spec);
+        let mut init = Proc::new(
+            (req.stdin.clone(), req.stdout.clone(), req.stderr.clone()),
+            spec,
+        );
         init.pid = pid as u32;
         init.pidfd = pidfd;
         init.io = Some(io);
@@ -556,7 +658,10 @@ impl Service {
             tokio::spawn(oom_monitor(self.shared.clone(), req.id.clone(), fd));
         }
         log::info!("created container {} pid {pid}", req.id);
-        Ok(CreateTaskResponse { pid: pid as u32, ..Default::default() })
+        Ok(CreateTaskResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
     }
 
     async fn do_start(&self, req: StartRequest) -> Result<StartResponse> {
@@ -570,9 +675,14 @@ impl Service {
     async fn start_init(&self, id: &str) -> Result<StartResponse> {
         let root = {
             let mut t = self.shared.lock();
-            let e = t.containers.get_mut(id).ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
+            let e = t
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
             if e.init.state != PState::Created {
-                return Err(ShimError::FailedPrecondition(format!("container {id:?} was already started")));
+                return Err(ShimError::FailedPrecondition(format!(
+                    "container {id:?} was already started"
+                )));
             }
             e.seq.begin_start(ProcKey::Init);
             e.root.clone()
@@ -580,12 +690,16 @@ impl Service {
         let cid = id.to_string();
         let res = blocking(move || {
             let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
-            rt.load(&cid).and_then(|mut c| c.start()).map_err(ShimError::runtime("start container"))
+            rt.load(&cid)
+                .and_then(|mut c| c.start())
+                .map_err(ShimError::runtime("start container"))
         })
         .await;
         let mut t = self.shared.lock();
         let Some(e) = t.containers.get_mut(id) else {
-            return Err(ShimError::NotFound(format!("container {id:?} (deleted while starting)")));
+            return Err(ShimError::NotFound(format!(
+                "container {id:?} (deleted while starting)"
+            )));
         };
         let pid = e.init.pid;
         let ok = res.is_ok();
@@ -593,41 +707,72 @@ impl Service {
             if e.init.state == PState::Created {
                 e.init.state = PState::Running;
             }
-            self.shared.publisher.publish(events::TOPIC_START, &TaskStart { container_id: id.to_string(), pid, ..Default::default() });
+            self.shared.publisher.publish(
+                events::TOPIC_START,
+                &TaskStart {
+                    container_id: id.to_string(),
+                    pid,
+                    ..Default::default()
+                },
+            );
         }
         let actions = e.seq.end_start(ProcKey::Init, ok);
         self.shared.apply(e, actions);
         self.shared.start_done.notify_waiters();
-        res.map(|_| StartResponse { pid, ..Default::default() })
+        res.map(|_| StartResponse {
+            pid,
+            ..Default::default()
+        })
     }
 
     async fn start_exec(&self, id: &str, exec_id: &str) -> Result<StartResponse> {
         let (root, process, spec, (uid, gid)) = {
             let mut t = self.shared.lock();
-            let e = t.containers.get_mut(id).ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
+            let e = t
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
             if e.init.state == PState::Stopped || e.seq.init_exit_released() {
-                return Err(ShimError::FailedPrecondition(format!("container {id:?} is stopped: cannot start exec {exec_id:?}")));
+                return Err(ShimError::FailedPrecondition(format!(
+                    "container {id:?} is stopped: cannot start exec {exec_id:?}"
+                )));
             }
             if e.init.state == PState::Created {
-                return Err(ShimError::FailedPrecondition(format!("container {id:?} is not started: cannot start exec {exec_id:?}")));
+                return Err(ShimError::FailedPrecondition(format!(
+                    "container {id:?} is not started: cannot start exec {exec_id:?}"
+                )));
             }
             let p = e.proc_mut(exec_id)?;
             if p.state != PState::Created {
-                return Err(ShimError::FailedPrecondition(format!("exec {exec_id:?} was already started")));
+                return Err(ShimError::FailedPrecondition(format!(
+                    "exec {exec_id:?} was already started"
+                )));
             }
-            let process = p.spec.take().ok_or_else(|| ShimError::Internal(format!("exec {exec_id:?} has no process spec")))?;
+            let process = p.spec.take().ok_or_else(|| {
+                ShimError::Internal(format!("exec {exec_id:?} has no process spec"))
+            })?;
             let spec = p.stdio.clone();
             e.seq.begin_start(ProcKey::Exec(exec_id.to_string()));
             (e.root.clone(), process, spec, e.io_ids)
         };
         let guard = SpawnGuard::new(&self.shared);
-        let (cid, ns, eid) = (id.to_string(), self.shared.namespace.clone(), exec_id.to_string());
+        let (cid, ns, eid) = (
+            id.to_string(),
+            self.shared.namespace.clone(),
+            exec_id.to_string(),
+        );
         let res = blocking(move || {
             let mut prep = stdio::prepare(&spec, &eid, &ns, uid, gid)?;
             let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
-            let c = rt.load(&cid).map_err(ShimError::runtime("load container"))?;
+            let c = rt
+                .load(&cid)
+                .map_err(ShimError::runtime("load container"))?;
             let opts = ExecOpts {
-                stdio: Stdio { stdin: prep.stdin.take(), stdout: prep.stdout.take(), stderr: prep.stderr.take() },
+                stdio: Stdio {
+                    stdin: prep.stdin.take(),
+                    stdout: prep.stdout.take(),
+                    stderr: prep.stderr.take(),
+                },
                 console_socket: prep.console_peer.take().map(ConsoleSocket::Connected),
                 ..Default::default()
             };
@@ -639,7 +784,9 @@ impl Service {
         let key = ProcKey::Exec(exec_id.to_string());
         let mut t = self.shared.lock();
         let Some(e) = t.containers.get_mut(id) else {
-            return Err(ShimError::NotFound(format!("container {id:?} (deleted while starting exec)")));
+            return Err(ShimError::NotFound(format!(
+                "container {id:?} (deleted while starting exec)"
+            )));
         };
         let out = match res {
             Ok((spawned, master, prep)) => {
@@ -648,7 +795,9 @@ impl Service {
                     p.pid = spawned.pid as u32;
                     p.pidfd = Some(spawned.pidfd);
                     p.state = PState::Running;
-                    p.io = io.map_err(|err| log::warn!("exec {exec_id} stdio: {err}")).ok();
+                    p.io = io
+                        .map_err(|err| log::warn!("exec {exec_id} stdio: {err}"))
+                        .ok();
                 }
                 self.shared.publisher.publish(
                     events::TOPIC_EXEC_STARTED,
@@ -662,7 +811,10 @@ impl Service {
                 let actions = e.seq.end_start(key, true);
                 self.shared.apply(e, actions);
                 self.shared.start_done.notify_waiters();
-                Ok(StartResponse { pid: spawned.pid as u32, ..Default::default() })
+                Ok(StartResponse {
+                    pid: spawned.pid as u32,
+                    ..Default::default()
+                })
             }
             Err(err) => {
                 let actions = e.seq.end_start(key, false);
@@ -680,33 +832,58 @@ impl Service {
         let id = req.id.as_str();
         if !req.exec_id.is_empty() {
             let mut t = self.shared.lock();
-            let e = t.containers.get_mut(id).ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
+            let e = t
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
             let p = e.proc(&req.exec_id)?;
             if p.state == PState::Running {
-                return Err(ShimError::FailedPrecondition(format!("exec {:?} is running: cannot delete it", req.exec_id)));
+                return Err(ShimError::FailedPrecondition(format!(
+                    "exec {:?} is running: cannot delete it",
+                    req.exec_id
+                )));
             }
-            let p = e.execs.remove(&req.exec_id).ok_or_else(|| ShimError::NotFound(format!("exec {:?}", req.exec_id)))?;
-            let exit = p.exit.unwrap_or(ExitInfo { pid: p.pid, status: 0, at: SystemTime::now() });
+            let p = e
+                .execs
+                .remove(&req.exec_id)
+                .ok_or_else(|| ShimError::NotFound(format!("exec {:?}", req.exec_id)))?;
+            let exit = p.exit.unwrap_or(ExitInfo {
+                pid: p.pid,
+                status: 0,
+                at: SystemTime::now(),
+            });
             return Ok(delete_response(exit));
         }
         let (root, bundle, never_started, mut rx) = {
             let mut t = self.shared.lock();
-            let e = t.containers.get_mut(id).ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
+            let e = t
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
             let never_started = e.init.state == PState::Created;
             if e.init.state == PState::Running {
-                return Err(ShimError::FailedPrecondition(format!("container {id:?} is running: kill it before deleting it")));
+                return Err(ShimError::FailedPrecondition(format!(
+                    "container {id:?} is running: kill it before deleting it"
+                )));
             }
             if never_started {
                 let actions = e.seq.silence_init_exit();
                 self.shared.apply(e, actions);
             }
-            (e.root.clone(), e.bundle.clone(), never_started, e.init.exit_tx.subscribe())
+            (
+                e.root.clone(),
+                e.bundle.clone(),
+                never_started,
+                e.init.exit_tx.subscribe(),
+            )
         };
         let cid = id.to_string();
         blocking(move || {
             let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
             match rt.load(&cid) {
-                Ok(c) => c.delete(true).map_err(ShimError::runtime("delete container")),
+                Ok(c) => c
+                    .delete(true)
+                    .map_err(ShimError::runtime("delete container")),
                 Err(e) if e.kind() == brisk_runtime::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(ShimError::runtime("load container")(e)),
             }
@@ -714,13 +891,21 @@ impl Service {
         .await?;
         if never_started {
             // The runtime killed the waiting init; let the reaper collect it for the exit status.
-            let _ = tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|x| x.is_some())).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|x| x.is_some())).await;
         }
         let rootfs = bundle.join("rootfs");
         blocking(move || crate::mount::unmount_all(&rootfs)).await?;
         let mut t = self.shared.lock();
-        let e = t.containers.remove(id).ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
-        let exit = e.init.exit.unwrap_or(ExitInfo { pid: e.init.pid, status: 128 + 9, at: SystemTime::now() });
+        let e = t
+            .containers
+            .remove(id)
+            .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
+        let exit = e.init.exit.unwrap_or(ExitInfo {
+            pid: e.init.pid,
+            status: 128 + 9,
+            at: SystemTime::now(),
+        });
         self.shared.publisher.publish(
             events::TOPIC_DELETE,
             &TaskDelete {
@@ -738,26 +923,54 @@ impl Service {
 
     fn do_exec(&self, req: ExecProcessRequest) -> Result<()> {
         if req.exec_id.is_empty() {
-            return Err(ShimError::InvalidArgument { field: "exec_id", reason: "empty exec id".into() });
+            return Err(ShimError::InvalidArgument {
+                field: "exec_id",
+                reason: "empty exec id".into(),
+            });
         }
-        let any = req.spec.as_ref().ok_or_else(|| ShimError::InvalidArgument { field: "spec", reason: "missing process spec".into() })?;
-        let process: oci_spec::runtime::Process = serde_json::from_slice(&any.value)
-            .map_err(|e| ShimError::InvalidArgument { field: "spec", reason: format!("process spec ({}) is not valid JSON: {e}", any.type_url) })?;
+        let any = req
+            .spec
+            .as_ref()
+            .ok_or_else(|| ShimError::InvalidArgument {
+                field: "spec",
+                reason: "missing process spec".into(),
+            })?;
+        let process: oci_spec::runtime::Process =
+            serde_json::from_slice(&any.value).map_err(|e| ShimError::InvalidArgument {
+                field: "spec",
+                reason: format!("process spec ({}) is not valid JSON: {e}", any.type_url),
+            })?;
         let stdio = stdio::parse(&req.stdin, &req.stdout, &req.stderr, req.terminal)?;
         let mut t = self.shared.lock();
-        let e = t.containers.get_mut(&req.id).ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
+        let e = t
+            .containers
+            .get_mut(&req.id)
+            .ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
         if e.execs.contains_key(&req.exec_id) {
-            return Err(ShimError::AlreadyExists(format!("exec {:?} in container {:?}", req.exec_id, req.id)));
+            return Err(ShimError::AlreadyExists(format!(
+                "exec {:?} in container {:?}",
+                req.exec_id, req.id
+            )));
         }
         if e.init.state == PState::Stopped || e.seq.init_exit_released() {
-            return Err(ShimError::FailedPrecondition(format!("container {:?} is stopped: cannot exec", req.id)));
+            return Err(ShimError::FailedPrecondition(format!(
+                "container {:?} is stopped: cannot exec",
+                req.id
+            )));
         }
-        let mut p = Proc::new((req.stdin.clone(), req.stdout.clone(), req.stderr.clone()), stdio);
+        let mut p = Proc::new(
+            (req.stdin.clone(), req.stdout.clone(), req.stderr.clone()),
+            stdio,
+        );
         p.spec = Some(process);
         e.execs.insert(req.exec_id.clone(), p);
         self.shared.publisher.publish(
             events::TOPIC_EXEC_ADDED,
-            &TaskExecAdded { container_id: req.id.clone(), exec_id: req.exec_id.clone(), ..Default::default() },
+            &TaskExecAdded {
+                container_id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                ..Default::default()
+            },
         );
         Ok(())
     }
@@ -774,7 +987,8 @@ impl Service {
             {
                 let t = self.shared.lock();
                 let starting = t.containers.get(&req.id).is_some_and(|e| {
-                    !req.exec_id.is_empty() && e.seq.is_starting(&ProcKey::Exec(req.exec_id.clone()))
+                    !req.exec_id.is_empty()
+                        && e.seq.is_starting(&ProcKey::Exec(req.exec_id.clone()))
                 });
                 if !starting {
                     break;
@@ -786,17 +1000,26 @@ impl Service {
         }
         let root = {
             let t = self.shared.lock();
-            let e = t.containers.get(&req.id).ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
+            let e = t
+                .containers
+                .get(&req.id)
+                .ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
             if !req.exec_id.is_empty() {
                 let p = e.proc(&req.exec_id)?;
                 return match (p.state, &p.pidfd) {
-                    (PState::Created, _) => Err(ShimError::FailedPrecondition(format!("exec {:?} has not been started", req.exec_id))),
-                    (PState::Stopped, _) | (PState::Running, None) => {
-                        Err(ShimError::NotFound(format!("exec {:?}: process already finished", req.exec_id)))
-                    }
+                    (PState::Created, _) => Err(ShimError::FailedPrecondition(format!(
+                        "exec {:?} has not been started",
+                        req.exec_id
+                    ))),
+                    (PState::Stopped, _) | (PState::Running, None) => Err(ShimError::NotFound(
+                        format!("exec {:?}: process already finished", req.exec_id),
+                    )),
                     (PState::Running, Some(fd)) => pidfd_signal(fd, sig).map_err(|err| {
                         if err.raw_os_error() == Some(libc::ESRCH) {
-                            ShimError::NotFound(format!("exec {:?}: process already finished", req.exec_id))
+                            ShimError::NotFound(format!(
+                                "exec {:?}: process already finished",
+                                req.exec_id
+                            ))
                         } else {
                             ShimError::io("signal exec", &req.exec_id)(err)
                         }
@@ -804,14 +1027,19 @@ impl Service {
                 };
             }
             if e.init.state == PState::Stopped && !req.all {
-                return Err(ShimError::NotFound(format!("container {:?}: process already finished", req.id)));
+                return Err(ShimError::NotFound(format!(
+                    "container {:?}: process already finished",
+                    req.id
+                )));
             }
             e.root.clone()
         };
         let (id, all) = (req.id.clone(), req.all);
         blocking(move || {
             let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
-            rt.load(&id).and_then(|c| c.kill(sig, all)).map_err(ShimError::runtime("kill"))
+            rt.load(&id)
+                .and_then(|c| c.kill(sig, all))
+                .map_err(ShimError::runtime("kill"))
         })
         .await
     }
@@ -821,23 +1049,41 @@ impl Service {
         let id = req.id.clone();
         let pids = blocking(move || {
             let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
-            rt.load(&id).and_then(|c| c.pids()).map_err(ShimError::runtime("list pids"))
+            rt.load(&id)
+                .and_then(|c| c.pids())
+                .map_err(ShimError::runtime("list pids"))
         })
         .await?;
         let t = self.shared.lock();
-        let e = t.containers.get(&req.id).ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
+        let e = t
+            .containers
+            .get(&req.id)
+            .ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
         let processes = pids
             .into_iter()
             .map(|pid| {
-                let mut info = ProcessInfo { pid: pid as u32, ..Default::default() };
-                if let Some((eid, _)) = e.execs.iter().find(|(_, p)| p.pid as i32 == pid && p.state == PState::Running) {
-                    let d = ProcessDetails { exec_id: eid.clone(), ..Default::default() };
+                let mut info = ProcessInfo {
+                    pid: pid as u32,
+                    ..Default::default()
+                };
+                if let Some((eid, _)) = e
+                    .execs
+                    .iter()
+                    .find(|(_, p)| p.pid as i32 == pid && p.state == PState::Running)
+                {
+                    let d = ProcessDetails {
+                        exec_id: eid.clone(),
+                        ..Default::default()
+                    };
                     info.info = Some(events::to_any(PROCESS_DETAILS_TYPE, &d)).into();
                 }
                 info
             })
             .collect();
-        Ok(PidsResponse { processes, ..Default::default() })
+        Ok(PidsResponse {
+            processes,
+            ..Default::default()
+        })
     }
 
     async fn pause_resume(&self, id: &str, pause: bool) -> Result<()> {
@@ -845,7 +1091,9 @@ impl Service {
         let cid = id.to_string();
         blocking(move || {
             let rt = Runtime::new(&root).map_err(ShimError::runtime("open runtime state root"))?;
-            let mut c = rt.load(&cid).map_err(ShimError::runtime("load container"))?;
+            let mut c = rt
+                .load(&cid)
+                .map_err(ShimError::runtime("load container"))?;
             if pause {
                 c.pause().map_err(ShimError::runtime("pause"))
             } else {
@@ -857,9 +1105,21 @@ impl Service {
         if let Some(e) = t.containers.get_mut(id) {
             e.paused = pause;
             if pause {
-                self.shared.publisher.publish(events::TOPIC_PAUSED, &TaskPaused { container_id: id.to_string(), ..Default::default() });
+                self.shared.publisher.publish(
+                    events::TOPIC_PAUSED,
+                    &TaskPaused {
+                        container_id: id.to_string(),
+                        ..Default::default()
+                    },
+                );
             } else {
-                self.shared.publisher.publish(events::TOPIC_RESUMED, &TaskResumed { container_id: id.to_string(), ..Default::default() });
+                self.shared.publisher.publish(
+                    events::TOPIC_RESUMED,
+                    &TaskResumed {
+                        container_id: id.to_string(),
+                        ..Default::default()
+                    },
+                );
             }
         }
         Ok(())
@@ -867,11 +1127,18 @@ impl Service {
 
     fn do_state(&self, req: &StateRequest) -> Result<StateResponse> {
         let t = self.shared.lock();
-        let e = t.containers.get(&req.id).ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
+        let e = t
+            .containers
+            .get(&req.id)
+            .ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
         let p = e.proc(&req.exec_id)?;
         let exit = p.exit;
         Ok(StateResponse {
-            id: if req.exec_id.is_empty() { req.id.clone() } else { req.exec_id.clone() },
+            id: if req.exec_id.is_empty() {
+                req.id.clone()
+            } else {
+                req.exec_id.clone()
+            },
             bundle: e.bundle.display().to_string(),
             pid: p.pid,
             status: status_of(p, e.paused).into(),
@@ -889,15 +1156,31 @@ impl Service {
     async fn do_wait(&self, req: &WaitRequest) -> Result<WaitResponse> {
         let mut rx = {
             let t = self.shared.lock();
-            let e = t.containers.get(&req.id).ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
+            let e = t
+                .containers
+                .get(&req.id)
+                .ok_or_else(|| ShimError::NotFound(format!("container {:?}", req.id)))?;
             e.proc(&req.exec_id)?.exit_tx.subscribe()
         };
         let exit = rx
             .wait_for(|x| x.is_some())
             .await
-            .map_err(|_| ShimError::NotFound(format!("process {:?} of container {:?} went away", req.exec_id, req.id)))?
-            .unwrap_or(ExitInfo { pid: 0, status: 0, at: SystemTime::now() });
-        Ok(WaitResponse { exit_status: exit.status, exited_at: Some(events::timestamp(exit.at)).into(), ..Default::default() })
+            .map_err(|_| {
+                ShimError::NotFound(format!(
+                    "process {:?} of container {:?} went away",
+                    req.exec_id, req.id
+                ))
+            })?
+            .unwrap_or(ExitInfo {
+                pid: 0,
+                status: 0,
+                at: SystemTime::now(),
+            });
+        Ok(WaitResponse {
+            exit_status: exit.status,
+            exited_at: Some(events::timestamp(exit.at)).into(),
+            ..Default::default()
+        })
     }
 }
 
@@ -914,8 +1197,10 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(ShimError::io("write", tmp.display()))?;
-    f.write_all(data).map_err(ShimError::io("write", tmp.display()))?;
-    f.sync_data().map_err(ShimError::io("sync", tmp.display()))?;
+    f.write_all(data)
+        .map_err(ShimError::io("write", tmp.display()))?;
+    f.sync_data()
+        .map_err(ShimError::io("sync", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(ShimError::io("rename", path.display()))
 }
 
@@ -948,19 +1233,35 @@ impl Task for Service {
     }
 
     async fn pause(&self, _ctx: &TtrpcContext, req: PauseRequest) -> R<Empty> {
-        self.pause_resume(&req.id, true).await.map(|_| Empty::new()).map_err(to_ttrpc)
+        self.pause_resume(&req.id, true)
+            .await
+            .map(|_| Empty::new())
+            .map_err(to_ttrpc)
     }
 
     async fn resume(&self, _ctx: &TtrpcContext, req: ResumeRequest) -> R<Empty> {
-        self.pause_resume(&req.id, false).await.map(|_| Empty::new()).map_err(to_ttrpc)
+        self.pause_resume(&req.id, false)
+            .await
+            .map(|_| Empty::new())
+            .map_err(to_ttrpc)
     }
 
-    async fn checkpoint(&self, _ctx: &TtrpcContext, req: containerd_shim_protos::api::CheckpointTaskRequest) -> R<Empty> {
-        Err(to_ttrpc(ShimError::NotImplemented(format!("checkpoint of container {:?} (brisk has no CRIU support)", req.id))))
+    async fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        req: containerd_shim_protos::api::CheckpointTaskRequest,
+    ) -> R<Empty> {
+        Err(to_ttrpc(ShimError::NotImplemented(format!(
+            "checkpoint of container {:?} (brisk has no CRIU support)",
+            req.id
+        ))))
     }
 
     async fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> R<Empty> {
-        self.do_kill(req).await.map(|_| Empty::new()).map_err(to_ttrpc)
+        self.do_kill(req)
+            .await
+            .map(|_| Empty::new())
+            .map_err(to_ttrpc)
     }
 
     async fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> R<Empty> {
@@ -976,7 +1277,9 @@ impl Task for Service {
             .and_then(|e| e.proc(&req.exec_id))
             .and_then(|p| match &p.io {
                 Some(io) => io.resize(req.width, req.height),
-                None => Err(ShimError::FailedPrecondition("process has no terminal to resize".into())),
+                None => Err(ShimError::FailedPrecondition(
+                    "process has no terminal to resize".into(),
+                )),
             });
         r.map(|_| Empty::new()).map_err(to_ttrpc)
     }
@@ -999,7 +1302,9 @@ impl Task for Service {
     }
 
     async fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> R<Empty> {
-        let r = self.entry_info(&req.id).and_then(|(root, _)| update(&root, &req.id, &req));
+        let r = self
+            .entry_info(&req.id)
+            .and_then(|(root, _)| update(&root, &req.id, &req));
         r.map(|_| Empty::new()).map_err(to_ttrpc)
     }
 
@@ -1008,13 +1313,20 @@ impl Task for Service {
     }
 
     async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> R<StatsResponse> {
-        self.entry_info(&req.id).and_then(|(root, _)| stats(&root, &req.id)).map_err(to_ttrpc)
+        self.entry_info(&req.id)
+            .and_then(|(root, _)| stats(&root, &req.id))
+            .map_err(to_ttrpc)
     }
 
     async fn connect(&self, _ctx: &TtrpcContext, req: ConnectRequest) -> R<ConnectResponse> {
         let t = self.shared.lock();
         let task_pid = t.containers.get(&req.id).map(|e| e.init.pid).unwrap_or(0);
-        Ok(ConnectResponse { shim_pid: std::process::id(), task_pid, version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() })
+        Ok(ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        })
     }
 
     async fn shutdown(&self, _ctx: &TtrpcContext, _req: ShutdownRequest) -> R<Empty> {
@@ -1035,10 +1347,13 @@ mod tests {
     fn pid_namespace_detection() {
         let dir = std::env::temp_dir().join(format!("brisk-shim-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let write = |v: serde_json::Value| std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
+        let write =
+            |v: serde_json::Value| std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
         write(serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}));
         assert!(own_pid_namespace(&dir));
-        write(serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}]}}));
+        write(
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}]}}),
+        );
         assert!(!own_pid_namespace(&dir));
         write(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}]}}));
         assert!(!own_pid_namespace(&dir));

@@ -22,18 +22,32 @@ pub enum StartError {
     #[error(transparent)]
     Bootstrap(#[from] bootstrap::BootstrapError),
     #[error("start: {step} {path}: {source}")]
-    Io { step: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn io<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StartError + 'a {
-    move |source| StartError::Io { step, path: path.to_path_buf(), source }
+    move |source| StartError::Io {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The grouping id: the sandbox id annotation of the bundle's config.json, else the container id.
 pub fn grouping_id(config_json: &[u8], id: &str) -> String {
     serde_json::from_slice::<serde_json::Value>(config_json)
         .ok()
-        .and_then(|v| v.pointer("/annotations")?.get(SANDBOX_ID_ANNOTATION)?.as_str().map(str::to_string))
+        .and_then(|v| {
+            v.pointer("/annotations")?
+                .get(SANDBOX_ID_ANNOTATION)?
+                .as_str()
+                .map(str::to_string)
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| id.to_string())
 }
@@ -41,7 +55,12 @@ pub fn grouping_id(config_json: &[u8], id: &str) -> String {
 /// `<dir>/<sha256(filepath.Join(address, namespace, group))>`, as containerd's shim library names
 /// sockets (the hash keeps the path within the unix socket length limit).
 pub fn socket_path(dir: &str, address: &str, namespace: &str, group: &str) -> PathBuf {
-    let joined = [address, namespace, group].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+    let joined = [address, namespace, group]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/");
     let mut cleaned = String::with_capacity(joined.len());
     for c in joined.chars() {
         if c == '/' && cleaned.ends_with('/') {
@@ -70,11 +89,18 @@ pub fn run(flags: &Flags) -> Result<(), StartError> {
     let bundle = std::env::current_dir().map_err(io("get cwd (bundle)", Path::new(".")))?;
     let config = std::fs::read(bundle.join("config.json")).unwrap_or_default();
     let group = grouping_id(&config, &params.id);
-    let dir = params.socket_dir.clone().unwrap_or_else(|| DEFAULT_SOCKET_DIR.to_string());
+    let dir = params
+        .socket_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SOCKET_DIR.to_string());
     let path = socket_path(&dir, &params.grpc_address, &params.namespace, &group);
     let address = format!("unix://{}", path.display());
 
-    std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&dir).map_err(io("create socket dir", Path::new(&dir)))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(&dir)
+        .map_err(io("create socket dir", Path::new(&dir)))?;
     let listener = match UnixListener::bind(&path) {
         Ok(l) => Some(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -97,8 +123,10 @@ pub fn run(flags: &Flags) -> Result<(), StartError> {
     }
     let _ = crate::service::write_atomic(&bundle.join("address"), address.as_bytes());
     let mut out = std::io::stdout().lock();
-    out.write_all(&bootstrap::encode_reply(params.reply, &address)).map_err(io("write reply", Path::new("stdout")))?;
-    out.flush().map_err(io("write reply", Path::new("stdout")))?;
+    out.write_all(&bootstrap::encode_reply(params.reply, &address))
+        .map_err(io("write reply", Path::new("stdout")))?;
+    out.flush()
+        .map_err(io("write reply", Path::new("stdout")))?;
     Ok(())
 }
 
@@ -109,7 +137,8 @@ fn spawn_server(
     path: &Path,
     bundle: &Path,
 ) -> Result<(), StartError> {
-    let exe = std::env::current_exe().map_err(io("find own executable", Path::new("/proc/self/exe")))?;
+    let exe =
+        std::env::current_exe().map_err(io("find own executable", Path::new("/proc/self/exe")))?;
     let mut cmd = std::process::Command::new(&exe);
     cmd.arg("-namespace")
         .arg(&params.namespace)
@@ -149,7 +178,8 @@ fn spawn_server(
         });
     }
     let child = cmd.spawn().map_err(io("start shim server", &exe))?;
-    let _ = crate::service::write_atomic(&bundle.join("shim.pid"), child.id().to_string().as_bytes());
+    let _ =
+        crate::service::write_atomic(&bundle.join("shim.pid"), child.id().to_string().as_bytes());
     // Not waited for: it outlives this process and is reparented.
     std::mem::forget(child);
     Ok(())
@@ -169,13 +199,34 @@ mod tests {
 
     #[test]
     fn socket_path_is_sha256_of_joined_address() {
-        let p = socket_path("/run/containerd/s", "/run/containerd/containerd.sock", "default", "c1");
+        let p = socket_path(
+            "/run/containerd/s",
+            "/run/containerd/containerd.sock",
+            "default",
+            "c1",
+        );
         let want = Sha256::digest(b"/run/containerd/containerd.sock/default/c1");
         let hex: String = want.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(p, Path::new("/run/containerd/s").join(hex));
         // Same group, same socket; another group, another socket.
-        assert_eq!(p, socket_path("/run/containerd/s", "/run/containerd/containerd.sock", "default", "c1"));
-        assert_ne!(p, socket_path("/run/containerd/s", "/run/containerd/containerd.sock", "default", "c2"));
+        assert_eq!(
+            p,
+            socket_path(
+                "/run/containerd/s",
+                "/run/containerd/containerd.sock",
+                "default",
+                "c1"
+            )
+        );
+        assert_ne!(
+            p,
+            socket_path(
+                "/run/containerd/s",
+                "/run/containerd/containerd.sock",
+                "default",
+                "c2"
+            )
+        );
         assert!(p.as_os_str().len() < 108);
     }
 }

@@ -50,13 +50,22 @@ pub struct StdioSpec {
 }
 
 pub fn parse(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Result<StdioSpec> {
-    let bad = |reason: String| ShimError::InvalidArgument { field: "stdout", reason };
+    let bad = |reason: String| ShimError::InvalidArgument {
+        field: "stdout",
+        reason,
+    };
     let output = if stdout.is_empty() && stderr.is_empty() {
         Output::Null
     } else {
         match stdout.split_once("://") {
-            None => Output::Fifo { stdout: stdout.to_string(), stderr: stderr.to_string() },
-            Some(("fifo", path)) => Output::Fifo { stdout: path.to_string(), stderr: strip_scheme(stderr).to_string() },
+            None => Output::Fifo {
+                stdout: stdout.to_string(),
+                stderr: stderr.to_string(),
+            },
+            Some(("fifo", path)) => Output::Fifo {
+                stdout: path.to_string(),
+                stderr: strip_scheme(stderr).to_string(),
+            },
             Some(("binary", rest)) | Some(("binary-v2", rest)) => {
                 let (path, query) = split_url(rest);
                 if path.is_empty() {
@@ -70,16 +79,25 @@ pub fn parse(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Result<
                         args.push(percent_decode(v).map_err(|e| bad(format!("{stdout:?}: {e}")))?);
                     }
                 }
-                Output::Binary { path: PathBuf::from(percent_decode(&path).map_err(|e| bad(format!("{stdout:?}: {e}")))?), args }
+                Output::Binary {
+                    path: PathBuf::from(
+                        percent_decode(&path).map_err(|e| bad(format!("{stdout:?}: {e}")))?,
+                    ),
+                    args,
+                }
             }
             Some(("file", rest)) => {
                 let (path, _) = split_url(rest);
                 if path.is_empty() {
                     return Err(bad(format!("{stdout:?}: file URI has no path")));
                 }
-                Output::File(PathBuf::from(percent_decode(&path).map_err(|e| bad(format!("{stdout:?}: {e}")))?))
+                Output::File(PathBuf::from(
+                    percent_decode(&path).map_err(|e| bad(format!("{stdout:?}: {e}")))?,
+                ))
             }
-            Some((scheme, _)) => return Err(bad(format!("{stdout:?}: unknown stdio scheme {scheme:?}"))),
+            Some((scheme, _)) => {
+                return Err(bad(format!("{stdout:?}: unknown stdio scheme {scheme:?}")))
+            }
         }
     };
     if terminal && matches!(output, Output::Binary { .. } | Output::File(_)) {
@@ -88,7 +106,11 @@ pub fn parse(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Result<
             reason: "a terminal needs fifo stdio, not a logging binary or file".into(),
         });
     }
-    Ok(StdioSpec { stdin: strip_scheme(stdin).to_string(), output, terminal })
+    Ok(StdioSpec {
+        stdin: strip_scheme(stdin).to_string(),
+        output,
+        terminal,
+    })
 }
 
 fn strip_scheme(s: &str) -> &str {
@@ -99,7 +121,11 @@ fn strip_scheme(s: &str) -> &str {
 /// containerd ignores it.
 fn split_url(rest: &str) -> (String, String) {
     let (before, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let path = if before.starts_with('/') { before } else { before.find('/').map(|i| &before[i..]).unwrap_or("") };
+    let path = if before.starts_with('/') {
+        before
+    } else {
+        before.find('/').map(|i| &before[i..]).unwrap_or("")
+    };
     (path.to_string(), query.to_string())
 }
 
@@ -110,7 +136,10 @@ fn percent_decode(s: &str) -> std::result::Result<String, String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 out.push(hex.ok_or_else(|| format!("bad percent escape in {s:?}"))?);
                 i += 3;
             }
@@ -153,13 +182,23 @@ fn chown_io(fd: &OwnedFd, uid: u32, gid: u32) -> Result<()> {
         return Ok(());
     }
     // The container's user must be able to reopen /proc/self/fd/{0,1,2} (runc's IoUid/IoGid).
-    nix::unistd::fchown(fd.as_fd(), Some(uid.into()), Some(gid.into())).map_err(|e| ShimError::io("chown stdio pipe", "")(e.into()))
+    nix::unistd::fchown(fd.as_fd(), Some(uid.into()), Some(gid.into()))
+        .map_err(|e| ShimError::io("chown stdio pipe", "")(e.into()))
 }
 
 /// Create the pipes / files / logging binary / console socketpair. Blocking (waits for a logging
 /// binary's ready signal): run it on a blocking thread.
-pub fn prepare(spec: &StdioSpec, id: &str, namespace: &str, uid: u32, gid: u32) -> Result<Prepared> {
-    let mut p = Prepared { spec: Some(spec.clone()), ..Default::default() };
+pub fn prepare(
+    spec: &StdioSpec,
+    id: &str,
+    namespace: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<Prepared> {
+    let mut p = Prepared {
+        spec: Some(spec.clone()),
+        ..Default::default()
+    };
     if spec.terminal {
         let (ours, peer) = nix::sys::socket::socketpair(
             nix::sys::socket::AddressFamily::Unix,
@@ -196,7 +235,8 @@ pub fn prepare(spec: &StdioSpec, id: &str, namespace: &str, uid: u32, gid: u32) 
         }
         Output::File(path) => {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(ShimError::io("create log dir", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(ShimError::io("create log dir", dir.display()))?;
             }
             let f = std::fs::OpenOptions::new()
                 .append(true)
@@ -205,7 +245,9 @@ pub fn prepare(spec: &StdioSpec, id: &str, namespace: &str, uid: u32, gid: u32) 
                 .open(path)
                 .map_err(ShimError::io("open log file", path.display()))?;
             let fd = OwnedFd::from(f);
-            let dup = fd.try_clone().map_err(ShimError::io("dup log file", path.display()))?;
+            let dup = fd
+                .try_clone()
+                .map_err(ShimError::io("dup log file", path.display()))?;
             p.stdout = Some(fd);
             p.stderr = Some(dup);
         }
@@ -225,7 +267,13 @@ pub fn prepare(spec: &StdioSpec, id: &str, namespace: &str, uid: u32, gid: u32) 
     Ok(p)
 }
 
-fn spawn_logger(path: &Path, args: &[String], id: &str, ns: &str, fds: [&OwnedFd; 3]) -> Result<()> {
+fn spawn_logger(
+    path: &Path,
+    args: &[String],
+    id: &str,
+    ns: &str,
+    fds: [&OwnedFd; 3],
+) -> Result<()> {
     let raw: [RawFd; 3] = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
     let mut cmd = std::process::Command::new(path);
     cmd.args(args)
@@ -257,18 +305,34 @@ fn spawn_logger(path: &Path, args: &[String], id: &str, ns: &str, fds: [&OwnedFd
         });
     }
     // The logging binary is reaped by the shim's reaper as an orphan; nothing waits on it here.
-    let child = cmd.spawn().map_err(ShimError::io("start logging binary", path.display()))?;
-    log::info!("logging binary {} started as pid {}", path.display(), child.id());
+    let child = cmd
+        .spawn()
+        .map_err(ShimError::io("start logging binary", path.display()))?;
+    log::info!(
+        "logging binary {} started as pid {}",
+        path.display(),
+        child.id()
+    );
     std::mem::forget(child);
     Ok(())
 }
 
 fn wait_ready(ready: OwnedFd, path: &Path) -> Result<()> {
-    let mut pfd = [nix::poll::PollFd::new(ready.as_fd(), nix::poll::PollFlags::POLLIN)];
-    let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(Duration::from_secs(10)).unwrap_or(nix::poll::PollTimeout::MAX))
-        .map_err(|e| ShimError::io("wait for logging binary", path.display())(e.into()))?;
+    let mut pfd = [nix::poll::PollFd::new(
+        ready.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let n = nix::poll::poll(
+        &mut pfd,
+        nix::poll::PollTimeout::try_from(Duration::from_secs(10))
+            .unwrap_or(nix::poll::PollTimeout::MAX),
+    )
+    .map_err(|e| ShimError::io("wait for logging binary", path.display())(e.into()))?;
     if n == 0 {
-        return Err(ShimError::Internal(format!("logging binary {} did not signal ready on fd 5 within 10s", path.display())));
+        return Err(ShimError::Internal(format!(
+            "logging binary {} did not signal ready on fd 5 within 10s",
+            path.display()
+        )));
     }
     let mut b = [0u8; 1];
     let _ = nix::unistd::read(&ready, &mut b);
@@ -288,7 +352,11 @@ impl Prepared {
 
     /// Start the copy tasks. Must run inside the tokio runtime.
     pub fn start(mut self, master: Option<OwnedFd>) -> Result<ProcIo> {
-        let spec = self.spec.take().unwrap_or(StdioSpec { stdin: String::new(), output: Output::Null, terminal: false });
+        let spec = self.spec.take().unwrap_or(StdioSpec {
+            stdin: String::new(),
+            output: Output::Null,
+            terminal: false,
+        });
         let mut io = ProcIo::default();
         let out_fifo = match &spec.output {
             Output::Fifo { stdout, stderr } => Some((stdout.clone(), stderr.clone())),
@@ -298,7 +366,8 @@ impl Prepared {
             nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
                 .map_err(|e| ShimError::io("console nonblock", "")(e.into()))?;
             // SAFETY: the AsyncFd owns `master`, so the fd stays open and unchanged for its lifetime.
-            let master = unsafe { AsyncFd::register(master) }.map_err(|e| ShimError::io("register console", "")(e.into()))?;
+            let master = unsafe { AsyncFd::register(master) }
+                .map_err(|e| ShimError::io("register console", "")(e.into()))?;
             let master = Arc::new(master);
             if let Some((stdout, _)) = out_fifo.filter(|(s, _)| !s.is_empty()) {
                 let w = open_out_fifo(&stdout)?;
@@ -313,13 +382,18 @@ impl Prepared {
         }
         if let (Some(w), false) = (self.stdin_w.take(), spec.stdin.is_empty()) {
             let r = open_in_fifo(&spec.stdin)?;
-            let w = pipe::Sender::from_owned_fd(w).map_err(ShimError::io("stdin pipe", &spec.stdin))?;
+            let w =
+                pipe::Sender::from_owned_fd(w).map_err(ShimError::io("stdin pipe", &spec.stdin))?;
             io.stdin_task = Some(tokio::spawn(pump(r, w)));
         }
         if let Some((stdout, stderr)) = out_fifo {
-            for (r, path) in [(self.stdout_r.take(), stdout), (self.stderr_r.take(), stderr)] {
+            for (r, path) in [
+                (self.stdout_r.take(), stdout),
+                (self.stderr_r.take(), stderr),
+            ] {
                 if let Some(r) = r {
-                    let r = pipe::Receiver::from_owned_fd(r).map_err(ShimError::io("output pipe", &path))?;
+                    let r = pipe::Receiver::from_owned_fd(r)
+                        .map_err(ShimError::io("output pipe", &path))?;
                     let w = open_out_fifo(&path)?;
                     io.tasks.push(tokio::spawn(pump(r, w)));
                 }
@@ -331,13 +405,18 @@ impl Prepared {
 
 fn open_out_fifo(path: &str) -> Result<pipe::Sender> {
     // Read-write: never blocks on open and never sees EPIPE while containerd is away.
-    pipe::OpenOptions::new().read_write(true).open_sender(path).map_err(ShimError::io("open stdout fifo", path))
+    pipe::OpenOptions::new()
+        .read_write(true)
+        .open_sender(path)
+        .map_err(ShimError::io("open stdout fifo", path))
 }
 
 fn open_in_fifo(path: &str) -> Result<pipe::Receiver> {
     // Read-only non-blocking: on Linux a fifo opened this way reports no readiness until a writer
     // has connected, so containerd opening its end late is not mistaken for EOF.
-    pipe::OpenOptions::new().open_receiver(path).map_err(ShimError::io("open stdin fifo", path))
+    pipe::OpenOptions::new()
+        .open_receiver(path)
+        .map_err(ShimError::io("open stdin fifo", path))
 }
 
 async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(mut r: R, mut w: W) {
@@ -359,8 +438,12 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(mut r: R, mut w: W) {
 async fn console_out(master: Arc<AsyncFd<OwnedFd>>, mut w: pipe::Sender) {
     let mut buf = vec![0u8; BUF];
     loop {
-        let Ok(mut guard) = master.readable().await else { break };
-        match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
+        let Ok(mut guard) = master.readable().await else {
+            break;
+        };
+        match guard
+            .try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from))
+        {
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => {
                 if w.write_all(&buf[..n]).await.is_err() {
@@ -384,8 +467,12 @@ async fn console_in(mut r: pipe::Receiver, master: Arc<AsyncFd<OwnedFd>>) {
         };
         let mut off = 0;
         while off < n {
-            let Ok(mut guard) = master.writable().await else { return };
-            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), &buf[off..n]).map_err(std::io::Error::from)) {
+            let Ok(mut guard) = master.writable().await else {
+                return;
+            };
+            match guard.try_io(|fd| {
+                nix::unistd::write(fd.get_ref(), &buf[off..n]).map_err(std::io::Error::from)
+            }) {
                 Ok(Ok(k)) => off += k,
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(Err(_)) => return,
@@ -400,9 +487,17 @@ fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
     let mut data = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut data)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| ShimError::io("receive pty master", "console socket")(e.into()))?;
-    for c in msg.cmsgs().map_err(|e| ShimError::io("receive pty master", "console socket")(e.into()))? {
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| ShimError::io("receive pty master", "console socket")(e.into()))?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| ShimError::io("receive pty master", "console socket")(e.into()))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             let mut it = fds.into_iter();
             if let Some(first) = it.next() {
@@ -415,7 +510,9 @@ fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
             }
         }
     }
-    Err(ShimError::Internal("console socket closed without sending the pty master".into()))
+    Err(ShimError::Internal(
+        "console socket closed without sending the pty master".into(),
+    ))
 }
 
 /// The live I/O of a process.
@@ -436,13 +533,22 @@ impl ProcIo {
 
     pub fn resize(&self, width: u32, height: u32) -> Result<()> {
         let Some(c) = &self.console else {
-            return Err(ShimError::FailedPrecondition("process has no terminal to resize".into()));
+            return Err(ShimError::FailedPrecondition(
+                "process has no terminal to resize".into(),
+            ));
         };
-        let ws = libc::winsize { ws_row: height as u16, ws_col: width as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: height as u16,
+            ws_col: width as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads one winsize from the valid pointer; the fd is our open pty master.
         let rc = unsafe { libc::ioctl(c.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &ws) };
         if rc < 0 {
-            return Err(ShimError::io("TIOCSWINSZ", "pty master")(std::io::Error::last_os_error()));
+            return Err(ShimError::io("TIOCSWINSZ", "pty master")(
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(())
     }
@@ -464,25 +570,53 @@ mod tests {
     fn fifo_paths() {
         let s = parse("/run/c/stdin", "/run/c/stdout", "/run/c/stderr", false).unwrap();
         assert_eq!(s.stdin, "/run/c/stdin");
-        assert_eq!(s.output, Output::Fifo { stdout: "/run/c/stdout".into(), stderr: "/run/c/stderr".into() });
+        assert_eq!(
+            s.output,
+            Output::Fifo {
+                stdout: "/run/c/stdout".into(),
+                stderr: "/run/c/stderr".into()
+            }
+        );
         let s = parse("", "fifo:///run/c/o", "fifo:///run/c/e", true).unwrap();
-        assert_eq!(s.output, Output::Fifo { stdout: "/run/c/o".into(), stderr: "/run/c/e".into() });
+        assert_eq!(
+            s.output,
+            Output::Fifo {
+                stdout: "/run/c/o".into(),
+                stderr: "/run/c/e".into()
+            }
+        );
         assert!(s.terminal);
         assert_eq!(parse("", "", "", false).unwrap().output, Output::Null);
     }
 
     #[test]
     fn binary_uri_with_args() {
-        let s = parse("", "binary:///usr/local/bin/nerdctl?_NERDCTL_INTERNAL_LOGGING=%2Fvar%2Flib%2Fnerdctl&x", "", false).unwrap();
+        let s = parse(
+            "",
+            "binary:///usr/local/bin/nerdctl?_NERDCTL_INTERNAL_LOGGING=%2Fvar%2Flib%2Fnerdctl&x",
+            "",
+            false,
+        )
+        .unwrap();
         assert_eq!(
             s.output,
             Output::Binary {
                 path: "/usr/local/bin/nerdctl".into(),
-                args: vec!["_NERDCTL_INTERNAL_LOGGING".into(), "/var/lib/nerdctl".into(), "x".into()]
+                args: vec![
+                    "_NERDCTL_INTERNAL_LOGGING".into(),
+                    "/var/lib/nerdctl".into(),
+                    "x".into()
+                ]
             }
         );
         let s = parse("", "binary-v2:///opt/log", "", false).unwrap();
-        assert_eq!(s.output, Output::Binary { path: "/opt/log".into(), args: vec![] });
+        assert_eq!(
+            s.output,
+            Output::Binary {
+                path: "/opt/log".into(),
+                args: vec![]
+            }
+        );
         assert!(parse("", "binary://", "", false).is_err());
     }
 
@@ -497,7 +631,10 @@ mod tests {
     #[test]
     fn bad_uris_are_named() {
         let e = parse("", "ftp://x/y", "", false).unwrap_err();
-        assert!(e.to_string().contains("unknown stdio scheme \"ftp\""), "{e}");
+        assert!(
+            e.to_string().contains("unknown stdio scheme \"ftp\""),
+            "{e}"
+        );
         let e = parse("", "file:///x%zz", "", false).unwrap_err();
         assert!(e.to_string().contains("percent escape"), "{e}");
         let e = parse("", "file:///x", "", true).unwrap_err();

@@ -238,7 +238,8 @@ impl Publisher {
     }
 }
 
-const ATTEMPTS: u32 = 5;
+/// About 15 s of retries: longer than a containerd restart takes.
+const ATTEMPTS: u32 = 10;
 
 impl Drain {
     /// Forward events in queue order. A failed forward is retried (reconnecting) before the next
@@ -285,7 +286,7 @@ impl Drain {
                     log::error!("event {} dropped after {ATTEMPTS} attempts", item.topic);
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(500) * attempt).await;
+                tokio::time::sleep((Duration::from_millis(500) * attempt).min(Duration::from_secs(2))).await;
             }
         }
     }

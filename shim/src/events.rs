@@ -276,6 +276,12 @@ impl Drain {
                     );
                     match tokio::time::timeout(Duration::from_secs(6), c.forward(ctx, &req)).await {
                         Ok(Ok(_)) => break,
+                        Ok(Err(ttrpc::Error::RpcStatus(st))) => {
+                            // containerd answered and refused it: retrying cannot help, and
+                            // would hold up every later event.
+                            log::error!("event {} rejected by containerd: {}", item.topic, st.message);
+                            break;
+                        }
                         Ok(Err(e)) => log::warn!("forward {}: {e}", item.topic),
                         Err(_) => log::warn!("forward {}: timed out", item.topic),
                     }

@@ -361,7 +361,7 @@ impl Containerd {
         let mut s = format!(
             "version = {ver}\nroot = {root}\nstate = {state}\nimports = [{imports}]\ndisabled_plugins = [{disabled}]\n\n\
              [grpc]\n  address = {addr}\n\n[ttrpc]\n  address = {ttrpc}\n\n\
-             [debug]\n  address = \"\"\n  level = \"info\"\n\n[metrics]\n  address = \"\"\n\n\
+             [debug]\n  address = \"\"\n  level = {level}\n\n[metrics]\n  address = \"\"\n\n\
              [plugins]\n  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = {opt}\n",
             ver = v.config_version(),
             root = q(&self.root),
@@ -371,6 +371,9 @@ impl Containerd {
             addr = q(&self.address),
             ttrpc = q(&self.ttrpc_address),
             opt = q(&self.root.join("opt")),
+            // BRISK_CONTAINERD_LOG_LEVEL=debug shows event publishing and shim
+            // calls in the log that failure messages quote.
+            level = toml_str(&std::env::var("BRISK_CONTAINERD_LOG_LEVEL").unwrap_or_else(|_| "info".into())),
         );
         let snap_key = match v.config_version() {
             2 => "io.containerd.grpc.v1.cri\".containerd",

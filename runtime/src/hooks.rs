@@ -29,6 +29,9 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every hook kind, in lifecycle order (also what `features` reports).
+    pub const ALL: [Kind; 6] = [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer, Kind::StartContainer, Kind::Poststart, Kind::Poststop];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Prestart => "prestart",

@@ -127,7 +127,7 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
         nix::sched::setns(f.as_fd(), CloneFlags::empty()).map_err(|e| fail("join namespace", format!("{name} {}: {e}", path.display())))?;
     }
     if let Some(pidfd) = &fds.pidfd {
-        let flags = CloneFlags::from_bits_truncate(boot.join_pidfd_flags as libc::c_int);
+        let flags = CloneFlags::from_bits_retain(boot.join_pidfd_flags as libc::c_int);
         if !flags.is_empty() {
             nix::sched::setns(pidfd.as_fd(), flags).map_err(at("join the container's namespaces"))?;
         }
@@ -143,7 +143,7 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
     if clone_flags & libc::CLONE_NEWTIME as u64 != 0 {
         // Offsets can only be written before any process enters the namespace, so unshare (which
         // applies to our children only) and write them before cloning (time_namespaces(7)).
-        nix::sched::unshare(CloneFlags::from_bits_truncate(libc::CLONE_NEWTIME)).map_err(at("unshare time namespace"))?;
+        nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).map_err(at("unshare time namespace"))?;
         if !boot.time_offsets.is_empty() {
             fs::write("/proc/self/timens_offsets", &boot.time_offsets).map_err(at("write timens_offsets"))?;
         }
@@ -276,7 +276,7 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     if !boot.no_new_keyring {
         join_session_keyring(&boot.id)?;
     }
-    let exec = prepare_exec(ch, spec, &process, fds.preserve)?;
+    let exec = prepare_exec(ch, spec, &process, boot.seccomp.as_ref(), fds.preserve)?;
 
     ch.send(&FromInit::Ready, &[]).map_err(at("report ready"))?;
     let fifo = fds.exec_fifo.ok_or_else(|| fail("wait for start", "no exec fifo"))?;
@@ -286,6 +286,15 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
         // The runtime went away without starting us (delete of a created container).
         _ => std::process::exit(1),
     }
+    // config.md: startContainer hooks see the container as "created" (start was called, the
+    // user process has not started yet).
+    let state = match serde_json::from_str::<serde_json::Value>(&state) {
+        Ok(mut v) => {
+            v["status"] = "created".into();
+            v.to_string()
+        }
+        Err(_) => state,
+    };
     if let Err(e) = hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), state.as_bytes()) {
         // Nobody is listening on the channel any more: the runtime's stderr is ours.
         eprintln!("brisk: startContainer hooks: {e}");
@@ -303,7 +312,7 @@ fn exec_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) -> Resu
     if let Some(console) = &fds.console {
         setup_pty(console.as_fd(), &process, false)?;
     }
-    let exec = prepare_exec(ch, &boot.spec, &process, fds.preserve)?;
+    let exec = prepare_exec(ch, &boot.spec, &process, boot.seccomp.as_ref(), fds.preserve)?;
     ch.send(&FromInit::Ready, &[]).map_err(at("report ready"))?;
     exec.run()
 }
@@ -374,7 +383,7 @@ impl Exec {
 
 /// The steps shared by a container's init and an exec'd process, after the filesystem is final:
 /// process attributes, cwd, fds, credentials and seccomp (last), and the program lookup.
-fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, preserve: Vec<OwnedFd>) -> Result<Exec, Fail> {
+fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, seccomp: Option<&crate::security::SeccompProgram>, preserve: Vec<OwnedFd>) -> Result<Exec, Fail> {
     for r in process.rlimits().as_deref().unwrap_or_default() {
         let res = rlimit_resource(r.typ());
         // SAFETY: setrlimit reads one rlimit struct from a local.
@@ -451,8 +460,7 @@ fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, preserve: Vec<Owne
     drop(preserve);
     sys::cloexec_from(3 + n as u32).map_err(at("close_range"))?;
 
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    if let Some(notify) = crate::security::finalize_process(process, seccomp).map_err(at("apply credentials and seccomp"))? {
+    if let Some(notify) = crate::security::finalize_process_with(process, seccomp).map_err(at("apply credentials and seccomp"))? {
         ch.send(&FromInit::SeccompNotify, &[notify.as_fd()]).map_err(at("send seccomp notify fd"))?;
     }
     Ok(exec)

@@ -81,6 +81,9 @@ pub(crate) struct Bootstrap {
     /// Contents for /proc/self/timens_offsets ("" when no time namespace is created).
     pub time_offsets: String,
     pub cgroup_mounts: Vec<(String, String, PathBuf)>,
+    /// The compiled seccomp filter (from the cache under the state root when possible), so the
+    /// init neither compiles it nor needs to reach the cache after pivot_root.
+    pub seccomp: Option<crate::security::SeccompProgram>,
     pub fds: FdLayout,
 }
 
@@ -220,6 +223,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
         gid_map: map(linux.gid_mappings()),
         time_offsets,
         cgroup_mounts: cgroups::mounts_for_rootfs(&placement),
+        seccomp: prepare_seccomp(root, spec)?,
         fds: FdLayout { exec_fifo: true, console: terminal && console.is_some(), pidfd: false, preserve: opts.preserve_fds.len() },
     };
     let mut fds: Vec<BorrowedFd<'_>> = vec![fifo.as_fd()];
@@ -228,7 +232,8 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     }
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
 
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &placement)?;
+    // runc resolves relative mount sources against the bundle: the init starts there.
+    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &placement, Some(&bundle.dir))?;
     drop(fifo);
     let (_, pid_start) = sys::proc_stat(pid).ok_or(SpawnError::InitDied { step: "recording its start time" })?;
     guard.pidfd = Some(pidfd);
@@ -276,6 +281,78 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     Ok(Container { root: root.to_path_buf(), state, init_pidfd })
 }
 
+/// Compile (or fetch from the cache) the spec's seccomp filter. crun measured filter compilation
+/// as the largest part of its start-up; the cache key is a hash of the seccomp section.
+fn prepare_seccomp(root: &Path, spec: &Spec) -> Result<Option<crate::security::SeccompProgram>, Error> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else { return Ok(None) };
+    let cache = root.join(SECCOMP_CACHE);
+    Ok(Some(crate::security::SeccompProgram::prepare(seccomp, Some(&cache))?))
+}
+
+/// Directory under the state root holding compiled seccomp filters.
+pub const SECCOMP_CACHE: &str = ".seccomp-cache";
+
+/// How the init helper's binary is reached. CVE-2019-5736: a container process must never be able
+/// to open the runtime's binary for writing through /proc/<pid>/exe. runc 1.1 copies itself into a
+/// sealed memfd; copying a multi-megabyte binary on every create costs milliseconds, so brisk
+/// instead execs its own file through a read-only bind mount of it, made in a mount namespace
+/// private to the helper: /proc/<pid>/exe then resolves to a read-only mount (EROFS on open for
+/// write) that no container process can remount. When the file cannot be bind-mounted (deleted by
+/// an upgrade, or not root), the sealed memfd copy is the fallback.
+#[derive(Debug, Clone)]
+enum SelfExe {
+    Bind { path: std::sync::Arc<std::ffi::CString> },
+    Memfd { path: String },
+}
+
+impl SelfExe {
+    fn path(&self) -> std::ffi::OsString {
+        match self {
+            SelfExe::Bind { path } => std::ffi::OsStr::from_bytes(path.as_bytes()).to_owned(),
+            SelfExe::Memfd { path } => path.into(),
+        }
+    }
+
+    /// In the forked child, before exec: private mount namespace, then the binary bound read-only
+    /// onto itself. Only raw syscalls (async-signal-safe).
+    fn protect_in_child(&self) -> std::io::Result<()> {
+        let SelfExe::Bind { path } = self else { return Ok(()) };
+        let fail = || Err(std::io::Error::last_os_error());
+        // SAFETY: plain syscalls on NUL-terminated strings that outlive the call.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) < 0 {
+                return fail();
+            }
+            // Nothing mounted here may propagate back to the caller's namespace.
+            if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_SLAVE | libc::MS_REC, std::ptr::null()) < 0 {
+                return fail();
+            }
+            if libc::mount(path.as_ptr(), path.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) < 0 {
+                return fail();
+            }
+            let ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+            if libc::mount(std::ptr::null(), path.as_ptr(), std::ptr::null(), ro, std::ptr::null()) < 0 {
+                return fail();
+            }
+        }
+        Ok(())
+    }
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+fn self_exe() -> std::io::Result<SelfExe> {
+    let link = fs::read_link("/proc/self/exe")?;
+    let usable = nix::unistd::geteuid().is_root() && !link.as_os_str().as_bytes().ends_with(b" (deleted)") && link.is_file();
+    if usable {
+        if let Ok(c) = std::ffi::CString::new(link.as_os_str().as_bytes()) {
+            return Ok(SelfExe::Bind { path: std::sync::Arc::new(c) });
+        }
+    }
+    let fd = sys::sealed_self_exe()?;
+    Ok(SelfExe::Memfd { path: format!("/proc/self/fd/{}", fd.as_raw_fd()) })
+}
+
 fn connect_console(c: Option<ConsoleSocket>) -> Result<Option<OwnedFd>, Error> {
     match c {
         None => Ok(None),
@@ -300,12 +377,15 @@ fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd) -> Result<(), Err
 
 /// Start the helper, send it `boot` with `fds`, and return the channel, the new process's pid and
 /// pidfd.
-fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, placement: &cgroups::Placement) -> Result<(Channel, i32, OwnedFd), Error> {
+fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, placement: &cgroups::Placement, cwd: Option<&Path>) -> Result<(Channel, i32, OwnedFd), Error> {
     let (ours, theirs) = Channel::pair().map_err(sys_err("socketpair"))?;
-    let exe = sys::sealed_self_exe().map_err(|source| SpawnError::Io { step: "seal own executable", source })?;
     let child_fd = theirs.as_fd().as_raw_fd();
-    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+    let exe = self_exe().map_err(|source| SpawnError::Io { step: "find own executable", source })?;
+    let mut cmd = std::process::Command::new(exe.path());
     cmd.arg0("brisk-init").env(INIT_ENV, child_fd.to_string());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     if let Some(f) = stdio.stdin {
         cmd.stdin(f);
     }
@@ -315,14 +395,16 @@ fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, placement: 
     if let Some(f) = stdio.stderr {
         cmd.stderr(f);
     }
-    // SAFETY: the closure runs between fork and exec in the child and only calls fcntl(2), which is
-    // async-signal-safe; it clears close-on-exec on the one fd the helper must inherit.
+    let exe_for_child = exe.clone();
+    // SAFETY: the closure runs between fork and exec in the child and only makes raw syscalls
+    // (fcntl, unshare, mount), which are async-signal-safe; the strings it uses were allocated
+    // before the fork.
     unsafe {
         cmd.pre_exec(move || {
             if libc::fcntl(child_fd, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            Ok(())
+            exe_for_child.protect_in_child()
         });
     }
     let (mut helper, _own) = sys::spawn_own(&mut cmd).map_err(|source| SpawnError::Io { step: "spawn init helper", source })?;
@@ -366,6 +448,18 @@ pub(crate) fn start(c: &mut Container) -> Result<(), Error> {
         .map_err(|e| if e.raw_os_error() == Some(libc::ENXIO) { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { Error::Io { step: "open", path: fifo.clone(), source: e } })?;
     use std::io::Write;
     (&f).write_all(b"0").map_err(|source| Error::Io { step: "write", path: fifo.clone(), source })?;
+    // Like runc, return only once the init has exec'd (or died): its close-on-exec fifo fd was the
+    // last reader, and a fifo's writer sees POLLERR when no reader is left. This orders poststart
+    // hooks after the user process started (config.md "Lifecycle" step 9-11).
+    loop {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(f.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(sys_err("poll exec fifo")(e)),
+            Ok(_) => break,
+        }
+    }
     drop(f);
     fs::remove_file(&fifo).map_err(|source| Error::Io { step: "remove", path: fifo, source })?;
     c.state.status = Status::Running;
@@ -485,6 +579,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<S
         gid_map: String::new(),
         time_offsets: String::new(),
         cgroup_mounts: Vec::new(),
+        seccomp: prepare_seccomp(&c.root, &bundle.spec)?,
         fds: FdLayout { exec_fifo: false, console: terminal, pidfd: true, preserve: opts.preserve_fds.len() },
     };
     let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
@@ -493,7 +588,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<S
     }
     fds.push(init_pidfd.as_fd());
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &c.state.cgroup)?;
+    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &c.state.cgroup, None)?;
     // The channel is close-on-exec in the process: EOF without an error means execve succeeded.
     loop {
         match ch.recv::<FromInit>() {

@@ -452,9 +452,6 @@ pub fn example(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
                 if m["destination"] == "/dev/pts" {
                     m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
                 }
-                if m["destination"] == "/dev/mqueue" {
-                    m = serde_json::json!({"destination": "/dev/mqueue", "type": "none", "source": "/dev/mqueue", "options": ["bind", "nosuid", "noexec", "nodev"]});
-                }
                 m
             })
             .collect();

@@ -111,7 +111,7 @@ impl State {
         serde_json::from_slice(&data).map_err(|source| StateError::Malformed { path, source })
     }
 
-    /// Write atomically: a crash leaves either the old or the new state, never half of one.
+    /// Write atomically (temp file + rename): a reader sees the old or the new state, never half.
     pub fn save(&self, root: &Path) -> Result<(), StateError> {
         let dir = Self::dir(root, &self.id);
         let tmp = dir.join(".state.json.tmp");
@@ -125,7 +125,8 @@ impl State {
             .open(&tmp)
             .map_err(io("write", &tmp))?;
         f.write_all(&data).map_err(io("write", &tmp))?;
-        f.sync_data().map_err(io("sync", &tmp))?;
+        // No fsync: the state root lives on tmpfs (/run) and does not outlive a reboot, like the
+        // containers it describes; the rename alone makes every reader see old or new, never half.
         fs::rename(&tmp, &path).map_err(io("rename", &path))
     }
 

@@ -346,3 +346,37 @@ fn security_unknown_capability_is_rejected_naming_the_set() {
     assert_eq!(code, 121);
     assert!(err.contains("process.capabilities.inheritable") && err.contains("CAP_TELEPORT"), "{err}");
 }
+
+#[test]
+fn security_default_profile_and_capabilities_run_a_shell() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let s = Scratch::new("default");
+    let caps = brisk_runtime::security::default_capabilities();
+    let target = s.0.join("allowed");
+    let script = format!(
+        "mkdir {} && echo mkdir=ok; {BUSYBOX} unshare -U {BUSYBOX} true; echo unshare=$?; cat /proc/self/status",
+        target.display()
+    );
+    let (code, out, err) = run(
+        &s,
+        "default",
+        serde_json::json!({
+            "process": {"cwd": "/", "noNewPrivileges": true, "user": {"uid": 0, "gid": 0},
+                        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps}},
+            "seccomp": brisk_runtime::security::default_seccomp(),
+            "argv": [BUSYBOX, "sh", "-c", script],
+        }),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(out.contains("mkdir=ok") && target.is_dir(), "stdout: {out} stderr: {err}");
+    // A user namespace needs no capability, so only the filter can refuse it: unshare(2) is not in
+    // containerd's allow list without CAP_SYS_ADMIN.
+    assert!(!out.contains("unshare=0"), "stdout: {out}");
+    assert!(err.contains("Operation not permitted"), "stderr: {err}");
+    assert_eq!(status_field(&out, "Seccomp"), "2");
+    let want = caps.iter().map(|c| bit(c)).fold(0, |a, b| a | b);
+    assert_eq!(cap_mask(&out, "CapBnd"), want);
+}

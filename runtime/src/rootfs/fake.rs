@@ -154,6 +154,14 @@ impl Sys for FakeSys {
         })
     }
 
+    fn perm(&mut self, fd: &PathBuf) -> nix::Result<u32> {
+        self.nodes.get(fd).map(|_| 0o750).ok_or(Errno::ENOENT)
+    }
+
+    fn chmod_dir(&mut self, path: &Path, perm: u32) -> nix::Result<()> {
+        self.record(format!("chmod {} {perm:o}", path.display()))
+    }
+
     fn mkdir(&mut self, path: &Path, mode: u32) -> nix::Result<()> {
         self.parent_is_dir(path)?;
         if self.nodes.contains_key(path) {
@@ -166,11 +174,8 @@ impl Sys for FakeSys {
 
     fn create_file(&mut self, path: &Path, mode: u32) -> nix::Result<()> {
         self.parent_is_dir(path)?;
-        match self.nodes.get(path) {
-            Some(Node::File) | Some(Node::Dev) => return Ok(()),
-            Some(Node::Dir) => return Err(Errno::EISDIR),
-            Some(Node::Link(_)) => return Err(Errno::ELOOP),
-            None => {}
+        if self.nodes.contains_key(path) {
+            return Err(Errno::EEXIST);
         }
         self.record(format!("create {} {mode:o} umask={:o}", path.display(), self.umask))?;
         self.nodes.insert(path.to_path_buf(), Node::File);
@@ -238,6 +243,10 @@ impl Sys for FakeSys {
 
     fn mount_setattr(&mut self, target: &PathBuf, attr: MountAttr) -> nix::Result<()> {
         self.record(format!("setattr {} set={:#x} clr={:#x}", target.display(), attr.attr_set, attr.attr_clr))
+    }
+
+    fn umount_detach(&mut self, path: &Path) -> nix::Result<()> {
+        self.record(format!("umount {}", path.display()))
     }
 
     fn mount_flags(&mut self, target: &PathBuf) -> nix::Result<MsFlags> {

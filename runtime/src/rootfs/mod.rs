@@ -7,8 +7,20 @@
 //! through the resulting fd (`/proc/self/fd/N`), so that a symlink in a mount destination, even one
 //! swapped in after the check, can never lead outside the rootfs (CVE-2021-30465).
 //!
-//! The steps are written against the [`sys::Sys`] seam; the planning (option parsing, the ordered
+//! The steps are written against the `sys::Sys` seam; the planning (option parsing, the ordered
 //! list of operations for a spec) is unit-tested with a recording fake.
+//!
+//! runc 1.1 is followed except where noted, and in these deliberate differences:
+//! * readonlyPaths are remounted `ro,nosuid,nodev,noexec` (runc keeps only the flags already set);
+//! * a v1 `type: cgroup` mount with `ro` really ends read-only at its tmpfs (runc 1.1.5 leaves the
+//!   tmpfs rw);
+//! * a tmpfs over an existing directory keeps that directory's mode unless `mode=` is given (runc
+//!   1.1 lets the directory's mode override `mode=`);
+//! * `type: bind` alone means a bind mount; `idmap`, `ridmap`, `tmpcopyup` and uid/gid-mapped
+//!   mounts are refused by name instead of being passed to the filesystem as data.
+//!
+//! A relative bind-mount source is resolved by the kernel against the init's working directory
+//! (runc resolves it against the bundle, which is runc's cwd).
 
 mod options;
 mod sys;
@@ -320,6 +332,16 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     let opts = mount_opts(m);
     let typ = m.typ().as_deref().unwrap_or("");
     let given = clean(m.destination());
+    // Extensions brisk does not implement (runc's tmpcopyup, runc 1.2's id-mapped mounts): refuse
+    // them rather than pass them to the filesystem as data (a bind mount would silently ignore them).
+    for o in m.options().as_deref().unwrap_or(&[]) {
+        if matches!(o.as_str(), "idmap" | "ridmap" | "tmpcopyup") {
+            return Err(invalid("mount", &given, format!("mount option {o:?} is not supported")));
+        }
+    }
+    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        return Err(invalid("mount", &given, "id-mapped mounts (uidMappings/gidMappings) are not supported"));
+    }
     let res = resolve(sys, m.destination())?;
     let dest = res.path.as_path();
     if dest == Path::new("/") {
@@ -352,6 +374,17 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
         "" => return Err(invalid("mount", &given, "mount without a type that is not a bind mount")),
         _ => {}
     }
+    // Like runc, a tmpfs over an existing directory keeps that directory's mode, unless the mount
+    // gives mode= itself (runc 1.1 overrides even that; runc 1.2 and the spec's intent do not).
+    let keep_mode = match (typ, sys.open(dest)) {
+        ("tmpfs", Ok(fd)) if !opts.data.as_deref().unwrap_or("").split(',').any(|d| d.starts_with("mode=")) => {
+            match sys.kind(&fd) {
+                Ok(Kind::Dir) => Some(sys.perm(&fd).map_err(sys_err("stat", dest))?),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     mkdir_all(sys, dest, 0o755)?;
     // Like runc: tmpfs (it may need chmod/copy-up) and /dev (devices are created in it later) are
     // mounted read-write first; tmpfs is remounted read-only right away, /dev in finalize().
@@ -361,6 +394,9 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     sys.mount(m.source().as_deref(), Target::In(&fd), Some(typ), flags, opts.data.as_deref())
         .map_err(|source| RootfsError::Mount { what: typ.to_string(), path: dest.to_path_buf(), source })?;
     drop(fd);
+    if let Some(perm) = keep_mode {
+        sys.chmod_dir(dest, perm).map_err(sys_err("chmod", dest))?;
+    }
     apply_propagation(sys, dest, &opts.propagation)?;
     if delay_ro && opts.flags.contains(MsFlags::MS_RDONLY) && given != Path::new("/dev") {
         remount(sys, typ, dest, opts.flags)?;
@@ -439,24 +475,48 @@ fn mount_cgroup<S: Sys>(
     apply_recursive(sys, dest, opts)
 }
 
+/// One line of /proc/self/mountinfo, the fields we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MountInfo {
+    root: PathBuf,
+    mount_point: PathBuf,
+    shared: bool,
+    fstype: String,
+}
+
+fn parse_mountinfo(mountinfo: &str) -> Vec<MountInfo> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            if sep < 6 {
+                return None;
+            }
+            Some(MountInfo {
+                root: PathBuf::from(unescape_mountinfo(fields[3])),
+                mount_point: PathBuf::from(unescape_mountinfo(fields[4])),
+                shared: fields[6..sep].iter().any(|f| f.starts_with("shared:")),
+                fstype: fields.get(sep + 1)?.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The mount containing `path` according to mountinfo: (mount point, is shared).
 fn containing_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
     let mut best: Option<(PathBuf, bool)> = None;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(mp) = fields.get(4) else { continue };
-        let mp = PathBuf::from(unescape_mountinfo(mp));
-        if !path.starts_with(&mp) {
+    for m in parse_mountinfo(mountinfo) {
+        if !path.starts_with(&m.mount_point) {
             continue;
         }
-        let shared = fields[6..].iter().take_while(|f| **f != "-").any(|f| f.starts_with("shared:"));
         // Later lines win on equal mount points: they are mounted on top.
         let deeper = match &best {
-            Some((b, _)) => mp.components().count() >= b.components().count(),
+            Some((b, _)) => m.mount_point.components().count() >= b.components().count(),
             None => true,
         };
         if deeper {
-            best = Some((mp, shared));
+            best = Some((m.mount_point, m.shared));
         }
     }
     best
@@ -616,8 +676,41 @@ fn dev_symlinks<S: Sys>(sys: &mut S) -> Result<(), RootfsError> {
 }
 
 fn pivot_with<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>) -> Result<(), RootfsError> {
+    if cfg.no_pivot {
+        hide_host_proc_sys(sys, cfg.rootfs)?;
+    }
     let r = if cfg.no_pivot { sys.move_root(cfg.rootfs) } else { sys.pivot_root(cfg.rootfs) };
     r.map_err(|(step, source)| RootfsError::Sys { step, path: cfg.rootfs.to_path_buf(), source })
+}
+
+/// --no-pivot leaves the host's mounts reachable in the namespace, and the kernel lets a process
+/// mount a fresh procfs or sysfs whenever a full, uncovered one is visible there. Like runc's
+/// msMoveRoot, detach every full proc/sysfs mount outside the rootfs (or cover it with a tmpfs
+/// where detaching is not permitted) before moving the rootfs onto "/".
+fn hide_host_proc_sys<S: Sys>(sys: &mut S, rootfs: &Path) -> Result<(), RootfsError> {
+    let info = sys.mountinfo().map_err(sys_err("read", Path::new("/proc/self/mountinfo")))?;
+    for m in parse_mountinfo(&info) {
+        if m.root != Path::new("/") || !(m.fstype == "proc" || m.fstype == "sysfs") || m.mount_point.starts_with(rootfs) {
+            continue;
+        }
+        let p = m.mount_point.as_path();
+        // Keep the detach from propagating to the host.
+        match sys.mount(None, Target::Host(p), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None) {
+            Ok(()) => {}
+            // A parent was already detached.
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(sys_err("make rslave", p)(e)),
+        }
+        match sys.umount_detach(p) {
+            Ok(()) => {}
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                sys.mount(Some(Path::new("tmpfs")), Target::Host(p), Some("tmpfs"), MsFlags::empty(), None)
+                    .map_err(|source| RootfsError::Mount { what: "tmpfs".into(), path: p.to_path_buf(), source })?;
+            }
+            Err(e) => return Err(sys_err("unmount", p)(e)),
+        }
+    }
+    Ok(())
 }
 
 fn setup_console_with<S: Sys>(sys: &mut S, slave: &Path) -> Result<(), RootfsError> {

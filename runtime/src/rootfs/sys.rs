@@ -52,9 +52,13 @@ pub(crate) trait Sys {
     /// Open `path` inside the root, following symlinks only inside it.
     fn open(&mut self, path: &Path) -> nix::Result<Self::Fd>;
     fn kind(&mut self, fd: &Self::Fd) -> nix::Result<Kind>;
+    /// Permission bits (07777) of an opened path.
+    fn perm(&mut self, fd: &Self::Fd) -> nix::Result<u32>;
+    /// chmod a directory inside the root (never through a symlink).
+    fn chmod_dir(&mut self, path: &Path, perm: u32) -> nix::Result<()>;
     /// mkdir (not -p); `EEXIST` when something is there.
     fn mkdir(&mut self, path: &Path, mode: u32) -> nix::Result<()>;
-    /// Create an empty regular file if nothing is there (never through a symlink).
+    /// Create an empty regular file (never through a symlink); `EEXIST` when something is there.
     fn create_file(&mut self, path: &Path, mode: u32) -> nix::Result<()>;
     fn mknod(&mut self, path: &Path, kind: SFlag, perm: u32, dev: u64) -> nix::Result<()>;
     fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> nix::Result<()>;
@@ -69,6 +73,8 @@ pub(crate) trait Sys {
         data: Option<&str>,
     ) -> nix::Result<()>;
     fn mount_setattr(&mut self, target: &Self::Fd, attr: MountAttr) -> nix::Result<()>;
+    /// umount2(MNT_DETACH) of a host path (--no-pivot's hiding of host proc/sysfs).
+    fn umount_detach(&mut self, path: &Path) -> nix::Result<()>;
     /// The per-mount flags of the mount `target` is on (statvfs), as `MS_*` bits.
     fn mount_flags(&mut self, target: &Self::Fd) -> nix::Result<MsFlags>;
     /// Host path type, following symlinks (bind-mount sources).
@@ -178,9 +184,11 @@ impl Sys for RealSys {
         let fd = nix::fcntl::open(host_dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
         self.root = Some(fd);
         self.root_path = host_dir.to_path_buf();
-        // After pivot the container may have no /proc; then the root is "/" and plain paths cannot
+        // After pivot the container may have no procfs on /proc (the image's own /proc directory
+        // must not be trusted to hold magic links); then the root is "/" and plain paths cannot
         // leave it.
-        self.procfd = Path::new("/proc/self/fd").is_dir();
+        self.procfd = nix::sys::statfs::statfs("/proc")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
         Ok(())
     }
 
@@ -204,6 +212,15 @@ impl Sys for RealSys {
         Ok(kind_of(fstat(&fd.fd)?.st_mode))
     }
 
+    fn perm(&mut self, fd: &RealFd) -> nix::Result<u32> {
+        Ok(fstat(&fd.fd)?.st_mode & 0o7777)
+    }
+
+    fn chmod_dir(&mut self, path: &Path, perm: u32) -> nix::Result<()> {
+        let fd = self.open_in(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(perm))
+    }
+
     fn mkdir(&mut self, path: &Path, mode: u32) -> nix::Result<()> {
         let (dir, name) = self.parent(path)?;
         nix::sys::stat::mkdirat(&dir, name.as_os_str(), Mode::from_bits_truncate(mode))
@@ -214,7 +231,9 @@ impl Sys for RealSys {
         openat(
             &dir,
             name.as_os_str(),
-            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            // O_EXCL: an existing file is reported, never opened for writing (it may belong to an
+            // unmapped user in a user namespace), and a symlink is never followed.
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
             Mode::from_bits_truncate(mode),
         )
         .map(drop)
@@ -291,6 +310,10 @@ impl Sys for RealSys {
         Errno::result(res).map(drop)
     }
 
+    fn umount_detach(&mut self, path: &Path) -> nix::Result<()> {
+        umount2(path, MntFlags::MNT_DETACH)
+    }
+
     fn mount_flags(&mut self, target: &RealFd) -> nix::Result<MsFlags> {
         Ok(statvfs_to_ms(fstatvfs(target.fd.as_fd())?.flags()))
     }
@@ -348,3 +371,57 @@ impl Sys for RealSys {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// RealSys never leaves the root, whatever symlinks the rootfs holds (CVE-2021-30465). No root
+    /// privileges needed: only opens, mkdir and readlink.
+    #[test]
+    fn real_sys_stays_inside_the_root() {
+        let t = Tmp(std::env::temp_dir().join(format!("brisk-rootfs-sys-{}", std::process::id())));
+        let root = t.0.join("rootfs");
+        let outside = t.0.join("outside");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../outside", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/root", root.join("magic")).unwrap();
+        let mut s = RealSys::default();
+        s.set_root(&root).unwrap();
+
+        // Neither an absolute nor a relative symlink reaches the host's `outside`.
+        assert_eq!(s.open(Path::new("/abs/secret")).unwrap_err(), Errno::ENOENT);
+        assert_eq!(s.open(Path::new("/rel/secret")).unwrap_err(), Errno::ENOENT);
+        assert_eq!(s.open(Path::new("/../../outside/secret")).unwrap_err(), Errno::ENOENT);
+        // /proc/self/root is a magic link: refused outright.
+        assert!(s.open(Path::new("/magic/etc")).is_err());
+        // Creating through the symlink creates inside the root.
+        s.mkdir(Path::new("/abs/newdir"), 0o755).unwrap_err();
+        std::fs::create_dir_all(root.join(outside.strip_prefix("/").unwrap())).unwrap();
+        s.mkdir(Path::new("/abs/newdir"), 0o755).unwrap();
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("newdir").is_dir());
+        assert!(!outside.join("newdir").exists());
+        s.create_file(Path::new("/abs/f"), 0o644).unwrap();
+        assert!(!outside.join("f").exists());
+        // The final component is never followed by create_file.
+        assert_eq!(s.create_file(Path::new("/abs"), 0o644).unwrap_err(), Errno::EEXIST);
+        assert_eq!(s.create_file(Path::new("/abs/f"), 0o644).unwrap_err(), Errno::EEXIST);
+
+        assert_eq!(s.readlink(Path::new("/abs")).unwrap(), Some(outside.clone()));
+        assert_eq!(s.readlink(Path::new("/etc")).unwrap(), None);
+        assert_eq!(s.readlink(Path::new("/nope")).unwrap_err(), Errno::ENOENT);
+        let fd = s.open(Path::new("/etc")).unwrap();
+        assert_eq!(s.kind(&fd).unwrap(), Kind::Dir);
+    }
+}

@@ -475,3 +475,71 @@ fn mountinfo_parsing() {
     assert_eq!(containing_mount(info, Path::new("/run dir/r")), Some((PathBuf::from("/run dir"), false)));
     assert_eq!(containing_mount(info, Path::new("/srv")), Some((PathBuf::from("/"), true)));
 }
+
+#[test]
+fn unsupported_extensions_are_refused_by_name() {
+    for (opts, word) in [(r#"["bind", "idmap"]"#, "idmap"), (r#"["tmpcopyup"]"#, "tmpcopyup"), (r#"["rbind", "ridmap"]"#, "ridmap")] {
+        let s = with_mounts(&format!(r#"{{"destination": "/m", "type": "tmpfs", "source": "/src", "options": {opts}}}"#));
+        let err = prepare_with(&mut base_fake(), &cfg(&s, &[])).unwrap_err();
+        assert!(err.to_string().contains("/m") && err.to_string().contains(word), "{err}");
+    }
+    let s = with_mounts(
+        r#"{"destination": "/m", "source": "/src", "options": ["bind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}"#,
+    );
+    let err = prepare_with(&mut base_fake(), &cfg(&s, &[])).unwrap_err();
+    assert!(err.to_string().contains("id-mapped"), "{err}");
+}
+
+#[test]
+fn tmpfs_over_an_existing_dir_keeps_its_mode_unless_mode_is_given() {
+    let s = with_mounts(&format!(
+        r#"{NO_DEV_SETUP}, {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}},
+        {{"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}}"#
+    ));
+    let mut f = base_fake();
+    f.host.insert(PathBuf::from("/dev"), Kind::Dir);
+    prepare_with(&mut f, &cfg(&s, &[])).unwrap();
+    assert_eq!(
+        mount_ops(&f)[1..],
+        [
+            "mount tmpfs /tmp tmpfs 0 -",
+            "chmod /tmp 750",
+            "mount - /tmp - ro|remount -",
+            "mount tmpfs /etc tmpfs 0 mode=700",
+        ]
+    );
+}
+
+#[test]
+fn no_pivot_hides_the_hosts_full_proc_and_sysfs_mounts() {
+    let s = with_mounts("");
+    let mut f = base_fake();
+    f.mountinfo = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                   2 1 0:4 / /proc rw shared:2 - proc proc rw\n\
+                   3 1 0:5 / /sys rw - sysfs sysfs rw\n\
+                   4 2 0:4 /sys /proc/sys ro - proc proc rw\n\
+                   5 1 0:6 / /run/c/rootfs/proc rw - proc proc rw\n\
+                   6 1 0:7 / /host/proc rw - proc proc rw\n"
+        .into();
+    f.fail.push(("umount /sys".into(), Errno::EPERM));
+    f.fail.push(("mount - host:/host/proc".into(), Errno::ENOENT));
+    let mut c = cfg(&s, &[]);
+    c.no_pivot = true;
+    pivot_with(&mut f, &c).unwrap();
+    assert_eq!(
+        f.ops,
+        [
+            "mount - host:/proc - rec|slave -",
+            "umount /proc",
+            "mount - host:/sys - rec|slave -",
+            "umount /sys => EPERM",
+            "mount tmpfs host:/sys tmpfs 0 -",
+            "mount - host:/host/proc - rec|slave - => ENOENT",
+            "move_root /run/c/rootfs",
+        ]
+    );
+    // pivot_root needs none of this: the old root is detached whole.
+    let mut f = base_fake();
+    pivot_with(&mut f, &cfg(&s, &[])).unwrap();
+    assert_eq!(f.ops, ["pivot_root /run/c/rootfs"]);
+}

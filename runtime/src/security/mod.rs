@@ -44,6 +44,9 @@ use self::ops::{Ops, RealOps};
 pub enum SecurityError {
     #[error("security: {step}: {source}")]
     Sys { step: &'static str, #[source] source: nix::Error },
+    /// A failed syscall together with the argument it was given (a uid, a capability name, ...).
+    #[error("security: {step} {what}: {source}")]
+    SysArg { step: &'static str, what: String, #[source] source: nix::Error },
     #[error("security: {step}: {reason}")]
     Invalid { step: &'static str, reason: String },
     #[error("security: {step} {what}: {source}")]
@@ -426,6 +429,12 @@ mod tests {
     }
 
     #[test]
+    fn error_is_send_sync_for_the_shim() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<SecurityError>();
+    }
+
+    #[test]
     fn default_capabilities_are_containerds() {
         let caps = default_capabilities();
         assert_eq!(caps.len(), 14);
@@ -445,5 +454,34 @@ mod tests {
         seccomp::validate_seccomp(&profile).expect("valid");
         let bpf = compile(&profile).expect("compiles");
         assert!(bpf.instructions() > 100);
+        // Spot checks against containerd 1.6.20's generated profile for the default capabilities.
+        let rules = profile.syscalls().clone().unwrap_or_default();
+        let allowed = |n: &str| {
+            rules.iter().any(|r| {
+                r.action() == oci_spec::runtime::LinuxSeccompAction::ScmpActAllow
+                    && r.args().as_ref().is_none_or_empty()
+                    && r.names().iter().any(|x| x == n)
+            })
+        };
+        assert_eq!(rules[0].names().len(), 349);
+        for n in ["pkey_alloc", "chroot", "ptrace", "arch_prctl", "io_uring_setup"] {
+            assert!(allowed(n), "{n} should be allowed");
+        }
+        for n in ["mount", "unshare", "setns", "bpf", "syslog", "reboot", "clone"] {
+            assert!(!allowed(n), "{n} must not be allowed unconditionally");
+        }
+        let clone3 = rules.iter().find(|r| r.names().iter().any(|x| x == "clone3")).expect("clone3 rule");
+        assert_eq!(clone3.errno_ret(), Some(38));
+        assert_eq!(profile.default_action(), oci_spec::runtime::LinuxSeccompAction::ScmpActErrno);
+    }
+
+    trait NoneOrEmpty {
+        fn is_none_or_empty(&self) -> bool;
+    }
+
+    impl<T> NoneOrEmpty for Option<&Vec<T>> {
+        fn is_none_or_empty(&self) -> bool {
+            !matches!(self, Some(v) if !v.is_empty())
+        }
     }
 }

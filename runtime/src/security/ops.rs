@@ -38,11 +38,22 @@ fn prctl(step: &'static str, op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong
     Ok(rc)
 }
 
-fn sys(step: &'static str, rc: libc::c_long) -> Result<(), SecurityError> {
+fn sys(step: &'static str, what: impl FnOnce() -> String, rc: libc::c_long) -> Result<(), SecurityError> {
     if rc < 0 {
-        return Err(SecurityError::Sys { step, source: nix::Error::last() });
+        return Err(SecurityError::SysArg { step, what: what(), source: nix::Error::last() });
     }
     Ok(())
+}
+
+fn cap_name(cap: u8) -> String {
+    super::caps::names(1u64 << cap).join("")
+}
+
+fn with_arg(e: SecurityError, what: String) -> SecurityError {
+    match e {
+        SecurityError::Sys { step, source } => SecurityError::SysArg { step, what, source },
+        other => other,
+    }
 }
 
 impl Ops for RealOps {
@@ -74,7 +85,9 @@ impl Ops for RealOps {
     }
 
     fn drop_bounding(&mut self, cap: u8) -> Result<(), SecurityError> {
-        prctl("prctl(PR_CAPBSET_DROP)", libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0).map(drop)
+        prctl("prctl(PR_CAPBSET_DROP)", libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0)
+            .map(drop)
+            .map_err(|e| with_arg(e, cap_name(cap)))
     }
 
     fn set_keepcaps(&mut self, keep: bool) -> Result<(), SecurityError> {
@@ -96,19 +109,19 @@ impl Ops for RealOps {
         // SAFETY: gids points at gids.len() valid gid_t values for the duration of the call. The raw
         // syscall (not glibc's setgroups) changes only this thread, which is the whole process here.
         let rc = unsafe { libc::syscall(libc::SYS_setgroups, gids.len(), gids.as_ptr()) };
-        sys("setgroups", rc)
+        sys("setgroups", || format!("{gids:?}"), rc)
     }
 
     fn setresgid(&mut self, gid: u32) -> Result<(), SecurityError> {
         // SAFETY: integer arguments only.
         let rc = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
-        sys("setresgid", rc)
+        sys("setresgid", || format!("gid {gid}"), rc)
     }
 
     fn setresuid(&mut self, uid: u32) -> Result<(), SecurityError> {
         // SAFETY: integer arguments only.
         let rc = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
-        sys("setresuid", rc)
+        sys("setresuid", || format!("uid {uid} (is it mapped in the user namespace?)"), rc)
     }
 
     fn capset(&mut self, effective: u64, permitted: u64, inheritable: u64) -> Result<(), SecurityError> {
@@ -136,7 +149,7 @@ impl Ops for RealOps {
         // passes through states the kernel rejects, e.g. effective briefly outside permitted.
         // SAFETY: header and data are valid v3 structures (two data elements) for the call.
         let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
-        sys("capset", rc)
+        sys("capset", || format!("effective {effective:#x} permitted {permitted:#x} inheritable {inheritable:#x}"), rc)
     }
 
     fn clear_ambient(&mut self) -> Result<(), SecurityError> {
@@ -157,6 +170,7 @@ impl Ops for RealOps {
             libc::c_ulong::from(cap),
         )
         .map(drop)
+        .map_err(|e| with_arg(e, cap_name(cap)))
     }
 
     fn pdeathsig(&mut self) -> Result<i32, SecurityError> {

@@ -103,6 +103,8 @@ const SOCK_FILTER_SIZE: usize = std::mem::size_of::<libc::sock_filter>();
 const CACHE_FORMAT: u32 = 1;
 /// Syscall arguments are numbered 0..=5.
 const MAX_ARG_INDEX: usize = 5;
+/// Syscalls the runtime itself makes between loading a NOTIFY filter and handing over its fd.
+const NOTIFY_FORBIDDEN: &[&str] = &["write", "sendmsg"];
 /// The name the seccomp agent protocol gives the notify fd (runtime-spec config-linux.md).
 pub const SECCOMP_FD_NAME: &str = "seccompFd";
 
@@ -213,7 +215,8 @@ pub(crate) fn uses_notify(seccomp: &LinuxSeccomp) -> bool {
 pub(crate) fn validate_seccomp(seccomp: &LinuxSeccomp) -> Result<(), SecurityError> {
     const STEP: &str = "validate seccomp";
     for arch in seccomp.architectures().iter().flatten() {
-        if scmp_arch(*arch).is_none() {
+        // The table, not the converter, decides: it is what `brisk features` advertises.
+        if !SECCOMP_ARCHS.contains(&json_name(arch).as_str()) || scmp_arch(*arch).is_none() {
             return Err(invalid(
                 STEP,
                 format!("linux.seccomp.architectures: {} is not supported by this build's libseccomp", json_name(arch)),
@@ -249,10 +252,14 @@ fn validate_syscall(i: usize, call: &LinuxSyscall) -> Result<(), SecurityError> 
     if call.names().is_empty() {
         return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}].names: must not be empty")));
     }
-    if call.action() == LinuxSeccompAction::ScmpActNotify && call.names().iter().any(|n| n == "write") {
-        // runc 1.1 refuses this too: the runtime writes to its sync pipe after loading the filter,
-        // and a notify on write(2) would hang it waiting for the agent.
-        return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY cannot be used for write")));
+    if call.action() == LinuxSeccompAction::ScmpActNotify {
+        // The process hands the notify fd to the runtime after loading the filter; if that call
+        // were itself notified it would wait for an agent that does not have the fd yet. runc 1.1
+        // refuses `write` (its init writes to the sync pipe); brisk's init passes the fd with
+        // sendmsg(2), so that is refused as well.
+        if let Some(n) = call.names().iter().find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str())) {
+            return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY cannot be used for {n}")));
+        }
     }
     if let Some(e) = call.errno_ret() {
         if e > u32::from(u16::MAX) {
@@ -726,6 +733,10 @@ mod tests {
             r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#,
         );
         assert!(validate_seccomp(&p).expect_err("write").to_string().contains("write"));
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["mkdir","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        );
+        assert!(validate_seccomp(&p).expect_err("sendmsg").to_string().contains("sendmsg"));
         let p = profile(r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/x"}"#);
         assert!(validate_seccomp(&p).expect_err("default").to_string().contains("defaultAction"));
     }

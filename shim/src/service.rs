@@ -679,10 +679,18 @@ impl Service {
                 .containers
                 .get_mut(id)
                 .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
-            if e.init.state != PState::Created {
-                return Err(ShimError::FailedPrecondition(format!(
-                    "container {id:?} was already started"
-                )));
+            match e.init.state {
+                PState::Created => {}
+                PState::Running => {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "container {id:?} was already started"
+                    )))
+                }
+                PState::Stopped => {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "container {id:?} is stopped: cannot start"
+                    )))
+                }
             }
             e.seq.begin_start(ProcKey::Init);
             e.root.clone()

@@ -238,9 +238,16 @@ impl Publisher {
     }
 }
 
-const ATTEMPTS: u32 = 5;
+/// About 15 s of retries: longer than a containerd restart takes.
+const ATTEMPTS: u32 = 10;
 
 impl Drain {
+    /// The topic of the next queued event, if any (tests inspect the queue without containerd).
+    #[cfg(test)]
+    pub fn try_next_topic(&mut self) -> Option<&'static str> {
+        self.rx.try_recv().ok().map(|i| i.topic)
+    }
+
     /// Forward events in queue order. A failed forward is retried (reconnecting) before the next
     /// event is sent, so a containerd restart delays events but does not reorder them; after
     /// [`ATTEMPTS`] failures the event is dropped, as containerd's own publisher does.
@@ -275,6 +282,16 @@ impl Drain {
                     );
                     match tokio::time::timeout(Duration::from_secs(6), c.forward(ctx, &req)).await {
                         Ok(Ok(_)) => break,
+                        Ok(Err(ttrpc::Error::RpcStatus(st))) => {
+                            // containerd answered and refused it: retrying cannot help, and
+                            // would hold up every later event.
+                            log::error!(
+                                "event {} rejected by containerd: {}",
+                                item.topic,
+                                st.message
+                            );
+                            break;
+                        }
                         Ok(Err(e)) => log::warn!("forward {}: {e}", item.topic),
                         Err(_) => log::warn!("forward {}: timed out", item.topic),
                     }
@@ -285,7 +302,10 @@ impl Drain {
                     log::error!("event {} dropped after {ATTEMPTS} attempts", item.topic);
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(500) * attempt).await;
+                tokio::time::sleep(
+                    (Duration::from_millis(500) * attempt).min(Duration::from_secs(2)),
+                )
+                .await;
             }
         }
     }

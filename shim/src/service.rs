@@ -679,10 +679,18 @@ impl Service {
                 .containers
                 .get_mut(id)
                 .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
-            if e.init.state != PState::Created {
-                return Err(ShimError::FailedPrecondition(format!(
-                    "container {id:?} was already started"
-                )));
+            match e.init.state {
+                PState::Created => {}
+                PState::Running => {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "container {id:?} was already started"
+                    )))
+                }
+                PState::Stopped => {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "container {id:?} is stopped: cannot start"
+                    )))
+                }
             }
             e.seq.begin_start(ProcKey::Init);
             e.root.clone()
@@ -1342,6 +1350,75 @@ impl Task for Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tracked child's exit is collected through its pidfd and attributed (state, waiters,
+    /// TaskExit); an untracked child is reaped as an orphan.
+    #[test]
+    fn reaper_attributes_tracked_exits_and_reaps_orphans() {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (p, mut drain) = Publisher::new("/nonexistent", "ns");
+            let shared = Shared::new("ns", p);
+            let tracked = std::process::Command::new("/bin/sh")
+                .args(["-c", "exit 3"])
+                .spawn()
+                .unwrap();
+            let orphan = std::process::Command::new("/bin/sh")
+                .args(["-c", "exit 0"])
+                .spawn()
+                .unwrap();
+            let (tpid, opid) = (tracked.id() as i32, orphan.id() as i32);
+            // The reaper, not std, waits for them.
+            std::mem::forget(tracked);
+            std::mem::forget(orphan);
+            let mut init = Proc::new(Default::default(), stdio::parse("", "", "", false).unwrap());
+            init.pid = tpid as u32;
+            init.pidfd = pidfd_open(tpid);
+            init.state = PState::Running;
+            assert!(init.pidfd.is_some());
+            let rx = init.exit_tx.subscribe();
+            shared.lock().containers.insert(
+                "c".into(),
+                Entry {
+                    id: "c".into(),
+                    bundle: PathBuf::new(),
+                    root: PathBuf::new(),
+                    init,
+                    execs: HashMap::new(),
+                    seq: Sequencer::default(),
+                    paused: false,
+                    io_ids: (0, 0),
+                    oom: None,
+                    own_pidns: true,
+                },
+            );
+            let orphan_gone = || {
+                matches!(
+                    waitid(
+                        Id::Pid(nix::unistd::Pid::from_raw(opid)),
+                        WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT
+                    ),
+                    Err(nix::errno::Errno::ECHILD)
+                )
+            };
+            for _ in 0..3000 {
+                crate::reaper::reap_pass(&shared);
+                if rx.borrow().is_some() && orphan_gone() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let exit = rx.borrow().expect("tracked exit attributed");
+            assert_eq!((exit.pid, exit.status), (tpid as u32, 3));
+            assert!(orphan_gone(), "orphan {opid} not reaped");
+            assert_eq!(shared.lock().containers["c"].init.state, PState::Stopped);
+            assert_eq!(drain.try_next_topic(), Some(events::TOPIC_EXIT));
+        });
+    }
 
     #[test]
     fn pid_namespace_detection() {

@@ -42,8 +42,9 @@ test-unit:
 	$(CARGO) test --workspace --exclude brisk-integration
 	$(CARGO) test -p brisk-integration --lib
 
-bench: build
+bench: build containerd-fetch
 	$(CARGO) run --release -p brisk-integration --bin cli-bench
+	SHIM_BIN=$(RELEASE_DIR) $(CARGO) run --release -p brisk-integration --bin shim-bench
 
 install: build
 	install -D -m 0755 $(RELEASE_DIR)/brisk $(DESTDIR)$(PREFIX)/bin/brisk

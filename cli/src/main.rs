@@ -162,7 +162,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
                     println!("{}", serde_json::Value::from(v));
                 }
                 "table" => {
-                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
                     for c in &cs {
                         let st = c.status();
                         let pid = if st == Status::Stopped { 0 } else { c.pid() };

@@ -413,7 +413,7 @@ fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, seccomp: Option<&c
             C::IoprioClassIdle => 3,
         };
         // SAFETY: ioprio_set(IOPRIO_WHO_PROCESS=1, 0 = self, prio) takes only integers.
-        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | io.priority() as i64) } < 0 {
+        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | io.priority()) } < 0 {
             return Err(at("ioprio_set")(std::io::Error::last_os_error()));
         }
     }

@@ -39,6 +39,7 @@ endif
 test: build test-unit $(sort $(TEST_TARGETS))
 
 test-unit:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --exclude brisk-integration
 	$(CARGO) test -p brisk-integration --lib
 

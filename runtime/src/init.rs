@@ -279,9 +279,11 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     let exec = prepare_exec(ch, spec, &process, boot.seccomp.as_ref(), fds.preserve)?;
 
     ch.send(&FromInit::Ready, &[]).map_err(at("report ready"))?;
-    let fifo = fds.exec_fifo.ok_or_else(|| fail("wait for start", "no exec fifo"))?;
+    // The fifo stays open (close-on-exec) until execve: `start` waits for the last reader to go
+    // away, which must be the exec, not the end of this read.
+    let mut fifo = fs::File::from(fds.exec_fifo.ok_or_else(|| fail("wait for start", "no exec fifo"))?);
     let mut b = [0u8; 1];
-    match fs::File::from(fifo).read(&mut b) {
+    match fifo.read(&mut b) {
         Ok(1) => {}
         // The runtime went away without starting us (delete of a created container).
         _ => std::process::exit(1),
@@ -300,7 +302,9 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
         eprintln!("brisk: startContainer hooks: {e}");
         std::process::exit(1);
     }
-    exec.run()
+    let r = exec.run();
+    drop(fifo);
+    r
 }
 
 fn exec_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) -> Result<Never, Fail> {

@@ -4,3 +4,7 @@ pub mod bundle;
 pub mod runtime_cli;
 pub mod containerd;
 pub mod image;
+pub mod cni;
+pub mod pause;
+#[cfg(feature = "cri")]
+pub mod cri;

@@ -47,6 +47,13 @@ pub const CRI_NAMESPACE: &str = "k8s.io";
 /// CRI runtime handler names (keys of the `containerd.runtimes` table).
 pub const RUNC: &str = "runc";
 pub const BRISK: &str = "brisk";
+/// libcni's result cache: containerd's go-cni has no setting for it, so CNI
+/// ADD writes `<network>-<sandbox id>-<ifname>` here and DEL removes it.
+pub const CNI_CACHE_DIR: &str = "/var/lib/cni";
+/// Whether [`CNI_CACHE_DIR`] existed before the first [`CriEnv`] of this
+/// process, and how many envs are live: the last one removes the dirs libcni
+/// created, if empty.
+static CNI_CACHE: Mutex<(Option<bool>, u32)> = Mutex::new((None, 0));
 /// Upper bound on one RPC; a hung shim fails the test instead of hanging it.
 const RPC_TIMEOUT: Duration = Duration::from_secs(120);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -421,14 +428,17 @@ pub struct CriEnv {
     /// Every sandbox and container id seen, for the host-state checks.
     ids: Mutex<BTreeSet<String>>,
     seq: std::sync::atomic::AtomicU32,
+    /// Last field: released after containerd is gone.
+    _cni_cache: CniCacheHold,
 }
 
 impl CriEnv {
     /// Starts containerd `version` with CRI on, CNI and images ready.
     pub fn start(version: Version) -> Result<Self, CriError> {
         cni::check_plugins()?;
+        let hold = CniCacheHold::acquire();
         let dir = containerd::make_temp_dir("brisk-cri")?;
-        match Self::start_in(version, &dir) {
+        match Self::start_in(version, &dir, hold) {
             Ok(env) => Ok(env),
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
@@ -437,7 +447,7 @@ impl CriEnv {
         }
     }
 
-    fn start_in(version: Version, dir: &Path) -> Result<Self, CriError> {
+    fn start_in(version: Version, dir: &Path, hold: CniCacheHold) -> Result<Self, CriError> {
         let suffix = dir
             .file_name()
             .map(|s| s.to_string_lossy().rsplit('-').next().unwrap_or("x").to_lowercase())
@@ -460,6 +470,7 @@ impl CriEnv {
             busybox_image: busybox_img.reference.clone(),
             ids: Mutex::new(BTreeSet::new()),
             seq: std::sync::atomic::AtomicU32::new(0),
+            _cni_cache: hold,
         };
         // From here on Drop cleans up.
         for img in [&pause_img, &busybox_img] {
@@ -757,6 +768,15 @@ impl CriEnv {
             Ok(v) => errs.push(format!("veths left on bridge {}: {v:?}", cni::BRIDGE)),
             Err(e) => errs.push(format!("listing veths: {e}")),
         }
+        let cache = Path::new(CNI_CACHE_DIR).join("results");
+        if let Ok(rd) = fs::read_dir(&cache) {
+            let prefix = format!("{}-", self.net.name);
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    errs.push(format!("CNI result cache {} left", e.path().display()));
+                }
+            }
+        }
         let leases = self.net.leases();
         if !leases.is_empty() {
             errs.push(format!("host-local leases left: {leases:?}"));
@@ -838,6 +858,31 @@ impl Drop for CriEnv {
         let _ = self.remove_all();
         drop(self.cd.take());
         self.remove_host_state(&addr);
+    }
+}
+
+/// One env's hold on libcni's cache dir; when the last is dropped, the
+/// (empty) dirs are removed if this process's CNI calls created them.
+#[derive(Debug)]
+struct CniCacheHold;
+
+impl CniCacheHold {
+    fn acquire() -> Self {
+        let mut c = CNI_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        c.0.get_or_insert_with(|| Path::new(CNI_CACHE_DIR).exists());
+        c.1 += 1;
+        CniCacheHold
+    }
+}
+
+impl Drop for CniCacheHold {
+    fn drop(&mut self) {
+        let mut c = CNI_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        c.1 = c.1.saturating_sub(1);
+        if c.1 == 0 && c.0 == Some(false) {
+            let _ = fs::remove_dir(Path::new(CNI_CACHE_DIR).join("results"));
+            let _ = fs::remove_dir(CNI_CACHE_DIR);
+        }
     }
 }
 

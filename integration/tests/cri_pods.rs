@@ -189,9 +189,11 @@ fn cni_pod(version: Version, handler: &str) {
     assert!(stdout(&addr).contains(&format!("inet {ip}/")), "eth0 lacks {ip}: {addr:?}");
 
     for host in [ip.as_str(), "127.0.0.1"] {
-        // The server may still be starting: retry inside the container (bounded).
+        // The server may still be starting: retry inside the container
+        // (bounded). No `wget -T`: Debian's busybox-static 1.35 wget
+        // segfaults with it.
         let script = format!(
-            "for i in $(seq 1 100); do wget -q -T 2 -O - http://{host}:8080/index.html && exit 0; \
+            "for i in $(seq 1 100); do wget -q -O - http://{host}:8080/index.html && exit 0; \
              sleep 0.1; done; exit 1"
         );
         let r = ok(&env, "ExecSync wget", env.cri.exec_sync(&cid, &["sh", "-c", &script], 60));

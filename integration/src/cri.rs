@@ -657,6 +657,21 @@ impl CriEnv {
             .insert(id.to_string());
     }
 
+    /// The shim processes of this containerd as (pid, binary name): the
+    /// basename of each one's argv[0].
+    pub fn shims(&self) -> Vec<(u32, String)> {
+        self.cd()
+            .shim_pids()
+            .into_iter()
+            .map(|pid| {
+                let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let argv0 = cmd.split(|&b| b == 0).next().unwrap_or_default();
+                let name = String::from_utf8_lossy(argv0);
+                (pid, name.rsplit('/').next().unwrap_or_default().to_string())
+            })
+            .collect()
+    }
+
     /// Polls ContainerStatus until `pred` holds (bounded).
     pub fn wait_container(
         &self,

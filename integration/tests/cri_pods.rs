@@ -40,6 +40,16 @@ fn net_ns_of(env: &CriEnv, cid: &str) -> String {
     stdout(&r).trim().to_string()
 }
 
+/// One shim per pod, and it is the handler's (`containerd-shim-<handler>-v2`).
+fn assert_one_shim(env: &CriEnv, handler: &str) {
+    let shims = env.shims();
+    let want = format!("containerd-shim-{handler}-v2");
+    assert!(
+        shims.len() == 1 && shims[0].1 == want,
+        "expected exactly one {want} process, found {shims:?}"
+    );
+}
+
 fn stop_and_remove_pod(env: &CriEnv, pod_id: &str) {
     ok(env, "StopPodSandbox", env.cri.stop_pod_sandbox(pod_id));
     let st = ok(env, "PodSandboxStatus after stop", env.cri.pod_sandbox_status(pod_id));
@@ -51,8 +61,8 @@ fn stop_and_remove_pod(env: &CriEnv, pod_id: &str) {
 
 /// A hostNetwork pod through its whole life: Version, RunPodSandbox,
 /// Create/StartContainer, CRI logs, ExecSync, streaming exec,
-/// ContainerStatus/Stats, PodSandboxStats, StopContainer with a grace period
-/// then SIGKILL, StopPodSandbox, RemovePodSandbox, nothing left behind.
+/// ContainerStatus, StopContainer with a grace period then SIGKILL,
+/// StopPodSandbox, RemovePodSandbox, nothing left behind.
 fn host_network_pod(version: Version, handler: &str) {
     let env = start(version);
     let v = ok(&env, "Version", env.cri.version());
@@ -92,6 +102,7 @@ fn host_network_pod(version: Version, handler: &str) {
         &pod,
     );
     let cid = ok(&env, "Create/StartContainer", env.start_container(&pod_id, &c, &pod));
+    assert_one_shim(&env, handler);
     let log = log_path(&pod, &c);
     let lines = ok(&env, "container log", env.wait_log_line(&log, "ready"));
     let find = |content: &str| lines.iter().find(|l| l.content == content).cloned();
@@ -129,23 +140,6 @@ fn host_network_pod(version: Version, handler: &str) {
     assert_eq!(String::from_utf8_lossy(&s.stderr), "stream-err\n", "{s:?}");
     assert_eq!(s.exit_code(), Some(5), "{s:?}");
 
-    let stats = ok(&env, "ContainerStats", env.cri.container_stats(&cid));
-    assert_eq!(stats.attributes.as_ref().map(|a| a.id.as_str()), Some(cid.as_str()));
-    let mem = stats.memory.as_ref().expect("memory stats");
-    let ws = mem.working_set_bytes.as_ref().map_or(0, |v| v.value);
-    let usage = mem.usage_bytes.as_ref().map_or(0, |v| v.value);
-    assert!(ws > 0 || usage > 0, "no memory usage: {stats:?}");
-    assert!(stats.cpu.is_some(), "no cpu stats: {stats:?}");
-
-    let ps = ok(&env, "PodSandboxStats", env.cri.pod_sandbox_stats(&pod_id));
-    assert_eq!(ps.attributes.as_ref().map(|a| a.id.as_str()), Some(pod_id.as_str()), "{ps:?}");
-    let linux = ps.linux.as_ref().expect("linux pod stats");
-    assert!(linux.cpu.is_some() && linux.memory.is_some(), "{ps:?}");
-    assert!(
-        linux.containers.iter().any(|c| c.attributes.as_ref().is_some_and(|a| a.id == cid)),
-        "container {cid} missing from pod stats: {ps:?}"
-    );
-
     ok(&env, "StopContainer", env.cri.stop_container(&cid, 2));
     let cs = ok(&env, "ContainerStatus after stop", env.cri.container_status(&cid));
     assert_eq!(cs.state, cri::ContainerState::ContainerExited as i32, "{cs:?}");
@@ -180,6 +174,7 @@ fn cni_pod(version: Version, handler: &str) {
     let client = env.container_config("client", &["sh", "-c", "while true; do sleep 1; done"], &pod);
     let sid = ok(&env, "start server", env.start_container(&pod_id, &server, &pod));
     let cid = ok(&env, "start client", env.start_container(&pod_id, &client, &pod));
+    assert_one_shim(&env, handler);
 
     let pod_ns = net_ns_of(&env, &cid);
     assert_eq!(net_ns_of(&env, &sid), pod_ns, "containers of a pod share its netns");
@@ -212,6 +207,37 @@ fn cni_pod(version: Version, handler: &str) {
     finish(env);
 }
 
+/// ContainerStats and PodSandboxStats of a running hostNetwork pod (all three
+/// releases implement PodSandboxStats on Linux).
+fn stats(version: Version, handler: &str) {
+    let env = start(version);
+    let pod = ok(&env, "pod config", env.pod_config("stats", true));
+    let pod_id = ok(&env, &format!("RunPodSandbox handler {handler}"), env.run_pod(&pod, handler));
+    let c = env.container_config("busy", &["sh", "-c", "echo ready; while true; do sleep 1; done"], &pod);
+    let cid = ok(&env, "Create/StartContainer", env.start_container(&pod_id, &c, &pod));
+    ok(&env, "container log", env.wait_log_line(&log_path(&pod, &c), "ready"));
+    let stats = ok(&env, "ContainerStats", env.cri.container_stats(&cid));
+    assert_eq!(stats.attributes.as_ref().map(|a| a.id.as_str()), Some(cid.as_str()));
+    let mem = stats.memory.as_ref().expect("memory stats");
+    let ws = mem.working_set_bytes.as_ref().map_or(0, |v| v.value);
+    let usage = mem.usage_bytes.as_ref().map_or(0, |v| v.value);
+    assert!(ws > 0 || usage > 0, "no memory usage: {stats:?}");
+    assert!(stats.cpu.is_some(), "no cpu stats: {stats:?}");
+
+    let ps = ok(&env, "PodSandboxStats", env.cri.pod_sandbox_stats(&pod_id));
+    assert_eq!(ps.attributes.as_ref().map(|a| a.id.as_str()), Some(pod_id.as_str()), "{ps:?}");
+    let linux = ps.linux.as_ref().expect("linux pod stats");
+    assert!(linux.cpu.is_some() && linux.memory.is_some(), "{ps:?}");
+    assert!(
+        linux.containers.iter().any(|c| c.attributes.as_ref().is_some_and(|a| a.id == cid)),
+        "container {cid} missing from pod stats: {ps:?}"
+    );
+
+    ok(&env, "StopContainer", env.cri.stop_container(&cid, 0));
+    stop_and_remove_pod(&env, &pod_id);
+    finish(env);
+}
+
 /// A container over its memory limit is OOM-killed and says so.
 fn oom_killed(version: Version, handler: &str) {
     let env = start(version);
@@ -230,10 +256,11 @@ fn oom_killed(version: Version, handler: &str) {
         "container exit",
         env.wait_container(&cid, "exited", |s| s.state == cri::ContainerState::ContainerExited as i32),
     );
+    assert_one_shim(&env, handler);
     assert_eq!(cs.reason, "OOMKilled", "{cs:?}");
     assert_eq!(cs.exit_code, 137, "{cs:?}");
     stop_and_remove_pod(&env, &pod_id);
     finish(env);
 }
 
-cri_matrix!(host_network_pod, cni_pod, oom_killed);
+cri_matrix!(host_network_pod, cni_pod, stats, oom_killed);

@@ -157,9 +157,7 @@ impl PrivateNetns {
     /// loopback up (containerd's CRI stream server binds 127.0.0.1), then
     /// runs `f` there. Only that thread ever changes namespace, so the
     /// caller's threads stay where they were.
-    pub fn create_and_run<T: Send>(
-        f: impl FnOnce() -> T + Send,
-    ) -> Result<(Self, T), CniError> {
+    pub fn create_and_run<T: Send>(f: impl FnOnce() -> T + Send) -> Result<(Self, T), CniError> {
         std::thread::scope(|s| {
             s.spawn(|| {
                 nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|source| {
@@ -181,11 +179,12 @@ impl PrivateNetns {
     pub fn run_in<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, CniError> {
         std::thread::scope(|s| {
             s.spawn(|| {
-                nix::sched::setns(self.fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(|source| CniError::Netns {
+                nix::sched::setns(self.fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(
+                    |source| CniError::Netns {
                         step: "setns into the private network namespace",
                         source,
-                    })?;
+                    },
+                )?;
                 Ok(f())
             })
             .join()

@@ -30,9 +30,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
+use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use k8s_cri::v1 as cri;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::cni::{self, CniError, CniNetwork, PrivateNetns};
@@ -238,7 +238,8 @@ impl CriClient {
         let r = self.call("PodSandboxStatus", |mut c| async move {
             c.pod_sandbox_status(req).await
         })?;
-        r.status.ok_or_else(|| missing("PodSandboxStatus", "status"))
+        r.status
+            .ok_or_else(|| missing("PodSandboxStatus", "status"))
     }
 
     pub fn pod_sandbox_stats(&self, id: &str) -> Result<cri::PodSandboxStats, CriError> {
@@ -396,9 +397,10 @@ impl CriClient {
             }),
             verbose: false,
         };
-        self.call_image("ImageStatus", |mut c| async move {
-            c.image_status(req).await
-        })
+        self.call_image(
+            "ImageStatus",
+            |mut c| async move { c.image_status(req).await },
+        )
         .map(|r| r.image.is_some())
     }
 }
@@ -450,7 +452,13 @@ impl CriEnv {
     fn start_in(version: Version, dir: &Path, hold: CniCacheHold) -> Result<Self, CriError> {
         let suffix = dir
             .file_name()
-            .map(|s| s.to_string_lossy().rsplit('-').next().unwrap_or("x").to_lowercase())
+            .map(|s| {
+                s.to_string_lossy()
+                    .rsplit('-')
+                    .next()
+                    .unwrap_or("x")
+                    .to_lowercase()
+            })
             .unwrap_or_default();
         let net = CniNetwork::write(dir, &format!("brisk-{suffix}"))?;
         let pause_img = pause::build_pause_image(dir)?;
@@ -483,7 +491,9 @@ impl CriEnv {
     /// The private containerd.
     pub fn cd(&self) -> &Containerd {
         // Only `finish`/Drop take it, and they consume or end `self`.
-        self.cd.as_ref().unwrap_or_else(|| unreachable!("containerd taken"))
+        self.cd
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("containerd taken"))
     }
 
     /// `ctr -n k8s.io images import`: the harness's ctr helpers use its own
@@ -561,7 +571,11 @@ impl CriEnv {
     /// A pod config: its own log dir under ours, cgroups under the harness's
     /// cgroup name (so its Drop finds them), host or CNI network, a private
     /// PID namespace per container and a shared IPC namespace.
-    pub fn pod_config(&self, name: &str, host_network: bool) -> Result<cri::PodSandboxConfig, CriError> {
+    pub fn pod_config(
+        &self,
+        name: &str,
+        host_network: bool,
+    ) -> Result<cri::PodSandboxConfig, CriError> {
         let n = self.next();
         let log_dir = self.dir.join("logs").join(format!("{name}-{n}"));
         fs::create_dir_all(&log_dir).map_err(|source| CriError::Io {
@@ -581,7 +595,11 @@ impl CriEnv {
                 namespace: "brisk-test".into(),
                 attempt: 0,
             }),
-            hostname: if host_network { String::new() } else { name.to_string() },
+            hostname: if host_network {
+                String::new()
+            } else {
+                name.to_string()
+            },
             log_directory: log_dir.to_string_lossy().into_owned(),
             linux: Some(cri::LinuxPodSandboxConfig {
                 cgroup_parent: format!("/{}", self.cd().namespace),
@@ -631,7 +649,11 @@ impl CriEnv {
     }
 
     /// RunPodSandbox, remembering the id for the leftover checks.
-    pub fn run_pod(&self, config: &cri::PodSandboxConfig, handler: &str) -> Result<String, CriError> {
+    pub fn run_pod(
+        &self,
+        config: &cri::PodSandboxConfig,
+        handler: &str,
+    ) -> Result<String, CriError> {
         let id = self.cri.run_pod_sandbox(config, handler)?;
         self.remember(&id);
         Ok(id)
@@ -735,7 +757,10 @@ impl CriEnv {
             Ok(cs) => {
                 for c in cs {
                     self.remember(&c.id);
-                    errs.push(format!("container {} ({:?}) still listed", c.id, c.metadata));
+                    errs.push(format!(
+                        "container {} ({:?}) still listed",
+                        c.id, c.metadata
+                    ));
                     let _ = self.cri.stop_container(&c.id, 0);
                     let _ = self.cri.remove_container(&c.id);
                 }
@@ -776,7 +801,10 @@ impl CriEnv {
             ));
         }
         for ns in netns_files(&cd.state) {
-            errs.push(format!("pod network namespace {} left behind", ns.display()));
+            errs.push(format!(
+                "pod network namespace {} left behind",
+                ns.display()
+            ));
         }
         match self.netns.veths() {
             Ok(v) if v.is_empty() => {}
@@ -823,7 +851,9 @@ impl CriEnv {
             if sock.exists() {
                 errs.push(format!("shim socket {} of {id} left", sock.display()));
             }
-            let runc = Path::new("/run/containerd/runc").join(CRI_NAMESPACE).join(id);
+            let runc = Path::new("/run/containerd/runc")
+                .join(CRI_NAMESPACE)
+                .join(id);
             if runc.exists() {
                 errs.push(format!("runc state {} left", runc.display()));
             }
@@ -836,7 +866,11 @@ impl CriEnv {
     fn remove_host_state(&self, addr: &str) {
         for id in self.ids.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = fs::remove_file(shim_socket(addr, id));
-            let _ = fs::remove_dir_all(Path::new("/run/containerd/runc").join(CRI_NAMESPACE).join(id));
+            let _ = fs::remove_dir_all(
+                Path::new("/run/containerd/runc")
+                    .join(CRI_NAMESPACE)
+                    .join(id),
+            );
         }
         let _ = fs::remove_dir(Path::new("/run/containerd/runc").join(CRI_NAMESPACE));
         if containerd::mounts_under(&self.dir).is_empty() {
@@ -855,7 +889,10 @@ impl CriEnv {
         drop(self.cd.take());
         for d in cgroups {
             if d.exists() {
-                errs.push(format!("cgroup {} survived containerd's cleanup", d.display()));
+                errs.push(format!(
+                    "cgroup {} survived containerd's cleanup",
+                    d.display()
+                ));
             }
         }
         self.remove_host_state(&addr);
@@ -1053,7 +1090,10 @@ pub fn parse_cri_log(path: &Path, text: &str) -> Result<Vec<CriLogLine>, CriErro
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, as Go's time.RFC3339Nano writes.
 fn is_rfc3339_nano(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+    };
     if b.len() < 20
         || !digits(0..4)
         || b[4] != b'-'
@@ -1132,7 +1172,8 @@ fn ws_exec(url: &str) -> Result<StreamExec, CriError> {
         .next()
         .unwrap_or_default()
         .to_string();
-    let stream = std::net::TcpStream::connect(&hostport).map_err(|e| serr(format!("connect {hostport}: {e}")))?;
+    let stream = std::net::TcpStream::connect(&hostport)
+        .map_err(|e| serr(format!("connect {hostport}: {e}")))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(|e| serr(format!("read timeout: {e}")))?;
@@ -1150,7 +1191,9 @@ fn ws_exec(url: &str) -> Result<StreamExec, CriError> {
     loop {
         match ws.read() {
             Ok(tungstenite::Message::Binary(data)) => {
-                let Some((&ch, rest)) = data.split_first() else { continue };
+                let Some((&ch, rest)) = data.split_first() else {
+                    continue;
+                };
                 match ch {
                     1 => out.stdout.extend_from_slice(rest),
                     2 => out.stderr.extend_from_slice(rest),
@@ -1223,8 +1266,10 @@ mod tests {
         };
         assert_eq!(ok.exit_code(), Some(0));
         let fail = StreamExec {
-            status: Some(serde_json::json!({"status":"Failure","reason":"NonZeroExitCode",
-                "details":{"causes":[{"reason":"ExitCode","message":"3"}]}})),
+            status: Some(
+                serde_json::json!({"status":"Failure","reason":"NonZeroExitCode",
+                "details":{"causes":[{"reason":"ExitCode","message":"3"}]}}),
+            ),
             ..Default::default()
         };
         assert_eq!(fail.exit_code(), Some(3));

@@ -13,7 +13,8 @@ use brisk_integration::cri::{v1 as cri, CriEnv, CriError};
 use brisk_integration::cri_matrix;
 
 fn start(version: Version) -> CriEnv {
-    CriEnv::start(version).unwrap_or_else(|e| panic!("CRI environment on containerd {version}: {e}"))
+    CriEnv::start(version)
+        .unwrap_or_else(|e| panic!("CRI environment on containerd {version}: {e}"))
 }
 
 /// Unwraps a CRI result, adding containerd's log on failure.
@@ -23,7 +24,11 @@ fn ok<T>(env: &CriEnv, what: &str, r: Result<T, CriError>) -> T {
 
 fn finish(env: CriEnv) {
     let left = env.finish();
-    assert!(left.is_empty(), "left behind after the test:\n{}", left.join("\n"));
+    assert!(
+        left.is_empty(),
+        "left behind after the test:\n{}",
+        left.join("\n")
+    );
 }
 
 fn log_path(pod: &cri::PodSandboxConfig, c: &cri::ContainerConfig) -> PathBuf {
@@ -35,7 +40,12 @@ fn stdout(r: &cri::ExecSyncResponse) -> String {
 }
 
 fn net_ns_of(env: &CriEnv, cid: &str) -> String {
-    let r = ok(env, "ExecSync readlink", env.cri.exec_sync(cid, &["readlink", "/proc/self/ns/net"], 30));
+    let r = ok(
+        env,
+        "ExecSync readlink",
+        env.cri
+            .exec_sync(cid, &["readlink", "/proc/self/ns/net"], 30),
+    );
     assert_eq!(r.exit_code, 0, "readlink failed: {r:?}");
     stdout(&r).trim().to_string()
 }
@@ -52,11 +62,22 @@ fn assert_one_shim(env: &CriEnv, handler: &str) {
 
 fn stop_and_remove_pod(env: &CriEnv, pod_id: &str) {
     ok(env, "StopPodSandbox", env.cri.stop_pod_sandbox(pod_id));
-    let st = ok(env, "PodSandboxStatus after stop", env.cri.pod_sandbox_status(pod_id));
-    assert_eq!(st.state, cri::PodSandboxState::SandboxNotready as i32, "{st:?}");
+    let st = ok(
+        env,
+        "PodSandboxStatus after stop",
+        env.cri.pod_sandbox_status(pod_id),
+    );
+    assert_eq!(
+        st.state,
+        cri::PodSandboxState::SandboxNotready as i32,
+        "{st:?}"
+    );
     ok(env, "RemovePodSandbox", env.cri.remove_pod_sandbox(pod_id));
     let pods = ok(env, "ListPodSandbox", env.cri.list_pod_sandbox());
-    assert!(pods.iter().all(|p| p.id != pod_id), "pod still listed: {pods:?}");
+    assert!(
+        pods.iter().all(|p| p.id != pod_id),
+        "pod still listed: {pods:?}"
+    );
 }
 
 /// A hostNetwork pod through its whole life: Version, RunPodSandbox,
@@ -76,9 +97,21 @@ fn host_network_pod(version: Version, handler: &str) {
     );
 
     let pod = ok(&env, "pod config", env.pod_config("hostnet", true));
-    let pod_id = ok(&env, &format!("RunPodSandbox handler {handler}"), env.run_pod(&pod, handler));
-    let st = ok(&env, "PodSandboxStatus", env.cri.pod_sandbox_status(&pod_id));
-    assert_eq!(st.state, cri::PodSandboxState::SandboxReady as i32, "{st:?}");
+    let pod_id = ok(
+        &env,
+        &format!("RunPodSandbox handler {handler}"),
+        env.run_pod(&pod, handler),
+    );
+    let st = ok(
+        &env,
+        "PodSandboxStatus",
+        env.cri.pod_sandbox_status(&pod_id),
+    );
+    assert_eq!(
+        st.state,
+        cri::PodSandboxState::SandboxReady as i32,
+        "{st:?}"
+    );
     let mode = st
         .linux
         .as_ref()
@@ -101,7 +134,11 @@ fn host_network_pod(version: Version, handler: &str) {
         ],
         &pod,
     );
-    let cid = ok(&env, "Create/StartContainer", env.start_container(&pod_id, &c, &pod));
+    let cid = ok(
+        &env,
+        "Create/StartContainer",
+        env.start_container(&pod_id, &c, &pod),
+    );
     assert_one_shim(&env, handler);
     let log = log_path(&pod, &c);
     let lines = ok(&env, "container log", env.wait_log_line(&log, "ready"));
@@ -112,7 +149,11 @@ fn host_network_pod(version: Version, handler: &str) {
     assert_eq!((err.stream.as_str(), err.tag.as_str()), ("stderr", "F"));
 
     let cs = ok(&env, "ContainerStatus", env.cri.container_status(&cid));
-    assert_eq!(cs.state, cri::ContainerState::ContainerRunning as i32, "{cs:?}");
+    assert_eq!(
+        cs.state,
+        cri::ContainerState::ContainerRunning as i32,
+        "{cs:?}"
+    );
     assert_eq!(cs.metadata.as_ref().map(|m| m.name.as_str()), Some("main"));
     assert!(cs.started_at > 0, "{cs:?}");
     assert_eq!(PathBuf::from(&cs.log_path), log, "{cs:?}");
@@ -120,11 +161,18 @@ fn host_network_pod(version: Version, handler: &str) {
     let r = ok(
         &env,
         "ExecSync",
-        env.cri
-            .exec_sync(&cid, &["sh", "-c", "echo exec-out; echo exec-err >&2; exit 3"], 30),
+        env.cri.exec_sync(
+            &cid,
+            &["sh", "-c", "echo exec-out; echo exec-err >&2; exit 3"],
+            30,
+        ),
     );
     assert_eq!(
-        (stdout(&r).as_str(), String::from_utf8_lossy(&r.stderr).as_ref(), r.exit_code),
+        (
+            stdout(&r).as_str(),
+            String::from_utf8_lossy(&r.stderr).as_ref(),
+            r.exit_code
+        ),
         ("exec-out\n", "exec-err\n", 3)
     );
     // hostNetwork: the container shares containerd's (our private) netns.
@@ -134,17 +182,35 @@ fn host_network_pod(version: Version, handler: &str) {
     let s = ok(
         &env,
         "streaming Exec",
-        env.exec_stream(&cid, &["sh", "-c", "echo stream-out; echo stream-err >&2; exit 5"]),
+        env.exec_stream(
+            &cid,
+            &["sh", "-c", "echo stream-out; echo stream-err >&2; exit 5"],
+        ),
     );
     assert_eq!(String::from_utf8_lossy(&s.stdout), "stream-out\n", "{s:?}");
     assert_eq!(String::from_utf8_lossy(&s.stderr), "stream-err\n", "{s:?}");
     assert_eq!(s.exit_code(), Some(5), "{s:?}");
 
     ok(&env, "StopContainer", env.cri.stop_container(&cid, 2));
-    let cs = ok(&env, "ContainerStatus after stop", env.cri.container_status(&cid));
-    assert_eq!(cs.state, cri::ContainerState::ContainerExited as i32, "{cs:?}");
-    assert_eq!(cs.exit_code, 137, "SIGTERM is trapped, so SIGKILL ends it: {cs:?}");
-    ok(&env, "log after SIGTERM", env.wait_log_line(&log, "got-TERM"));
+    let cs = ok(
+        &env,
+        "ContainerStatus after stop",
+        env.cri.container_status(&cid),
+    );
+    assert_eq!(
+        cs.state,
+        cri::ContainerState::ContainerExited as i32,
+        "{cs:?}"
+    );
+    assert_eq!(
+        cs.exit_code, 137,
+        "SIGTERM is trapped, so SIGKILL ends it: {cs:?}"
+    );
+    ok(
+        &env,
+        "log after SIGTERM",
+        env.wait_log_line(&log, "got-TERM"),
+    );
 
     stop_and_remove_pod(&env, &pod_id);
     finish(env);
@@ -155,10 +221,26 @@ fn host_network_pod(version: Version, handler: &str) {
 fn cni_pod(version: Version, handler: &str) {
     let env = start(version);
     let pod = ok(&env, "pod config", env.pod_config("cni", false));
-    let pod_id = ok(&env, &format!("RunPodSandbox handler {handler}"), env.run_pod(&pod, handler));
-    let st = ok(&env, "PodSandboxStatus", env.cri.pod_sandbox_status(&pod_id));
-    let ip = st.network.as_ref().map(|n| n.ip.clone()).unwrap_or_default();
-    assert!(cni::in_subnet(&ip), "pod IP {ip:?} not in {}: {st:?}", cni::SUBNET);
+    let pod_id = ok(
+        &env,
+        &format!("RunPodSandbox handler {handler}"),
+        env.run_pod(&pod, handler),
+    );
+    let st = ok(
+        &env,
+        "PodSandboxStatus",
+        env.cri.pod_sandbox_status(&pod_id),
+    );
+    let ip = st
+        .network
+        .as_ref()
+        .map(|n| n.ip.clone())
+        .unwrap_or_default();
+    assert!(
+        cni::in_subnet(&ip),
+        "pod IP {ip:?} not in {}: {st:?}",
+        cni::SUBNET
+    );
     let veths = env.netns.veths().expect("veths");
     assert_eq!(veths.len(), 1, "one veth per CNI pod: {veths:?}");
 
@@ -171,17 +253,41 @@ fn cni_pod(version: Version, handler: &str) {
         ],
         &pod,
     );
-    let client = env.container_config("client", &["sh", "-c", "while true; do sleep 1; done"], &pod);
-    let sid = ok(&env, "start server", env.start_container(&pod_id, &server, &pod));
-    let cid = ok(&env, "start client", env.start_container(&pod_id, &client, &pod));
+    let client = env.container_config(
+        "client",
+        &["sh", "-c", "while true; do sleep 1; done"],
+        &pod,
+    );
+    let sid = ok(
+        &env,
+        "start server",
+        env.start_container(&pod_id, &server, &pod),
+    );
+    let cid = ok(
+        &env,
+        "start client",
+        env.start_container(&pod_id, &client, &pod),
+    );
     assert_one_shim(&env, handler);
 
     let pod_ns = net_ns_of(&env, &cid);
-    assert_eq!(net_ns_of(&env, &sid), pod_ns, "containers of a pod share its netns");
+    assert_eq!(
+        net_ns_of(&env, &sid),
+        pod_ns,
+        "containers of a pod share its netns"
+    );
     let host_ns = format!("net:[{}]", env.netns.inode().expect("netns inode"));
     assert_ne!(pod_ns, host_ns, "a CNI pod has its own netns");
-    let addr = ok(&env, "ExecSync ip addr", env.cri.exec_sync(&cid, &["ip", "-o", "-4", "addr", "show", "eth0"], 30));
-    assert!(stdout(&addr).contains(&format!("inet {ip}/")), "eth0 lacks {ip}: {addr:?}");
+    let addr = ok(
+        &env,
+        "ExecSync ip addr",
+        env.cri
+            .exec_sync(&cid, &["ip", "-o", "-4", "addr", "show", "eth0"], 30),
+    );
+    assert!(
+        stdout(&addr).contains(&format!("inet {ip}/")),
+        "eth0 lacks {ip}: {addr:?}"
+    );
 
     for host in [ip.as_str(), "127.0.0.1"] {
         // The server may still be starting: retry inside the container
@@ -191,19 +297,43 @@ fn cni_pod(version: Version, handler: &str) {
             "for i in $(seq 1 100); do wget -q -O - http://{host}:8080/index.html && exit 0; \
              sleep 0.1; done; exit 1"
         );
-        let r = ok(&env, "ExecSync wget", env.cri.exec_sync(&cid, &["sh", "-c", &script], 60));
-        assert_eq!((stdout(&r).as_str(), r.exit_code), ("pong\n", 0), "client -> {host}:8080: {r:?}");
+        let r = ok(
+            &env,
+            "ExecSync wget",
+            env.cri.exec_sync(&cid, &["sh", "-c", &script], 60),
+        );
+        assert_eq!(
+            (stdout(&r).as_str(), r.exit_code),
+            ("pong\n", 0),
+            "client -> {host}:8080: {r:?}"
+        );
     }
 
     for id in [&sid, &cid] {
         ok(&env, "StopContainer", env.cri.stop_container(id, 2));
         let cs = ok(&env, "ContainerStatus", env.cri.container_status(id));
-        assert_eq!(cs.state, cri::ContainerState::ContainerExited as i32, "{cs:?}");
+        assert_eq!(
+            cs.state,
+            cri::ContainerState::ContainerExited as i32,
+            "{cs:?}"
+        );
     }
     ok(&env, "StopPodSandbox", env.cri.stop_pod_sandbox(&pod_id));
-    assert_eq!(env.netns.veths().expect("veths"), Vec::<String>::new(), "CNI DEL on stop");
-    assert!(env.net.leases().is_empty(), "lease released on stop: {:?}", env.net.leases());
-    ok(&env, "RemovePodSandbox", env.cri.remove_pod_sandbox(&pod_id));
+    assert_eq!(
+        env.netns.veths().expect("veths"),
+        Vec::<String>::new(),
+        "CNI DEL on stop"
+    );
+    assert!(
+        env.net.leases().is_empty(),
+        "lease released on stop: {:?}",
+        env.net.leases()
+    );
+    ok(
+        &env,
+        "RemovePodSandbox",
+        env.cri.remove_pod_sandbox(&pod_id),
+    );
     finish(env);
 }
 
@@ -212,12 +342,31 @@ fn cni_pod(version: Version, handler: &str) {
 fn stats(version: Version, handler: &str) {
     let env = start(version);
     let pod = ok(&env, "pod config", env.pod_config("stats", true));
-    let pod_id = ok(&env, &format!("RunPodSandbox handler {handler}"), env.run_pod(&pod, handler));
-    let c = env.container_config("busy", &["sh", "-c", "echo ready; while true; do sleep 1; done"], &pod);
-    let cid = ok(&env, "Create/StartContainer", env.start_container(&pod_id, &c, &pod));
-    ok(&env, "container log", env.wait_log_line(&log_path(&pod, &c), "ready"));
+    let pod_id = ok(
+        &env,
+        &format!("RunPodSandbox handler {handler}"),
+        env.run_pod(&pod, handler),
+    );
+    let c = env.container_config(
+        "busy",
+        &["sh", "-c", "echo ready; while true; do sleep 1; done"],
+        &pod,
+    );
+    let cid = ok(
+        &env,
+        "Create/StartContainer",
+        env.start_container(&pod_id, &c, &pod),
+    );
+    ok(
+        &env,
+        "container log",
+        env.wait_log_line(&log_path(&pod, &c), "ready"),
+    );
     let stats = ok(&env, "ContainerStats", env.cri.container_stats(&cid));
-    assert_eq!(stats.attributes.as_ref().map(|a| a.id.as_str()), Some(cid.as_str()));
+    assert_eq!(
+        stats.attributes.as_ref().map(|a| a.id.as_str()),
+        Some(cid.as_str())
+    );
     let mem = stats.memory.as_ref().expect("memory stats");
     let ws = mem.working_set_bytes.as_ref().map_or(0, |v| v.value);
     let usage = mem.usage_bytes.as_ref().map_or(0, |v| v.value);
@@ -225,11 +374,18 @@ fn stats(version: Version, handler: &str) {
     assert!(stats.cpu.is_some(), "no cpu stats: {stats:?}");
 
     let ps = ok(&env, "PodSandboxStats", env.cri.pod_sandbox_stats(&pod_id));
-    assert_eq!(ps.attributes.as_ref().map(|a| a.id.as_str()), Some(pod_id.as_str()), "{ps:?}");
+    assert_eq!(
+        ps.attributes.as_ref().map(|a| a.id.as_str()),
+        Some(pod_id.as_str()),
+        "{ps:?}"
+    );
     let linux = ps.linux.as_ref().expect("linux pod stats");
     assert!(linux.cpu.is_some() && linux.memory.is_some(), "{ps:?}");
     assert!(
-        linux.containers.iter().any(|c| c.attributes.as_ref().is_some_and(|a| a.id == cid)),
+        linux
+            .containers
+            .iter()
+            .any(|c| c.attributes.as_ref().is_some_and(|a| a.id == cid)),
         "container {cid} missing from pod stats: {ps:?}"
     );
 
@@ -242,19 +398,37 @@ fn stats(version: Version, handler: &str) {
 fn oom_killed(version: Version, handler: &str) {
     let env = start(version);
     let pod = ok(&env, "pod config", env.pod_config("oom", true));
-    let pod_id = ok(&env, &format!("RunPodSandbox handler {handler}"), env.run_pod(&pod, handler));
-    let mut c = env.container_config("hog", &["sh", "-c", "x=0123456789abcdef; while true; do x=$x$x; done"], &pod);
+    let pod_id = ok(
+        &env,
+        &format!("RunPodSandbox handler {handler}"),
+        env.run_pod(&pod, handler),
+    );
+    let mut c = env.container_config(
+        "hog",
+        &[
+            "sh",
+            "-c",
+            "x=0123456789abcdef; while true; do x=$x$x; done",
+        ],
+        &pod,
+    );
     if let Some(l) = c.linux.as_mut() {
         l.resources = Some(cri::LinuxContainerResources {
             memory_limit_in_bytes: 32 << 20,
             ..Default::default()
         });
     }
-    let cid = ok(&env, "Create/StartContainer", env.start_container(&pod_id, &c, &pod));
+    let cid = ok(
+        &env,
+        "Create/StartContainer",
+        env.start_container(&pod_id, &c, &pod),
+    );
     let cs = ok(
         &env,
         "container exit",
-        env.wait_container(&cid, "exited", |s| s.state == cri::ContainerState::ContainerExited as i32),
+        env.wait_container(&cid, "exited", |s| {
+            s.state == cri::ContainerState::ContainerExited as i32
+        }),
     );
     assert_one_shim(&env, handler);
     assert_eq!(cs.reason, "OOMKilled", "{cs:?}");

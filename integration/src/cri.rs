@@ -412,6 +412,32 @@ fn missing(method: &'static str, field: &str) -> CriError {
     }
 }
 
+/// CRI settings a test may change.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Clamp the sandbox's oom_score_adj (-998) to containerd's own. Needed
+    /// where negative values cannot be set (no CAP_SYS_RESOURCE, as here).
+    pub restrict_oom_score_adj: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            restrict_oom_score_adj: true,
+        }
+    }
+}
+
+/// Whether this process's children may lower their oom_score_adj (needs
+/// CAP_SYS_RESOURCE): probed in a child shell so our own value is untouched.
+pub fn can_lower_oom_score_adj() -> bool {
+    Command::new("sh")
+        .args(["-c", "echo -998 > /proc/self/oom_score_adj"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// One test's CRI world. [`CriEnv::finish`] tears it down and reports what
 /// was left behind; dropping it without `finish` (a failed test) still
 /// removes everything, best effort.
@@ -437,10 +463,15 @@ pub struct CriEnv {
 impl CriEnv {
     /// Starts containerd `version` with CRI on, CNI and images ready.
     pub fn start(version: Version) -> Result<Self, CriError> {
+        Self::start_with(version, Settings::default())
+    }
+
+    /// [`CriEnv::start`] with non-default CRI settings.
+    pub fn start_with(version: Version, settings: Settings) -> Result<Self, CriError> {
         cni::check_plugins()?;
         let hold = CniCacheHold::acquire();
         let dir = containerd::make_temp_dir("brisk-cri")?;
-        match Self::start_in(version, &dir, hold) {
+        match Self::start_in(version, settings, &dir, hold) {
             Ok(env) => Ok(env),
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
@@ -449,7 +480,12 @@ impl CriEnv {
         }
     }
 
-    fn start_in(version: Version, dir: &Path, hold: CniCacheHold) -> Result<Self, CriError> {
+    fn start_in(
+        version: Version,
+        settings: Settings,
+        dir: &Path,
+        hold: CniCacheHold,
+    ) -> Result<Self, CriError> {
         let suffix = dir
             .file_name()
             .map(|s| {
@@ -463,7 +499,7 @@ impl CriEnv {
         let net = CniNetwork::write(dir, &format!("brisk-{suffix}"))?;
         let pause_img = pause::build_pause_image(dir)?;
         let busybox_img = image::build_busybox_image(&dir.join("busybox-oci.tar"))?;
-        let opts = cri_options(version, &net)?;
+        let opts = cri_options(version, &net, settings)?;
         let (netns, cd) = PrivateNetns::create_and_run(move || Containerd::start_with(opts))?;
         let cd = cd?;
         let cri = CriClient::connect(&cd.address)?;
@@ -576,6 +612,18 @@ impl CriEnv {
         name: &str,
         host_network: bool,
     ) -> Result<cri::PodSandboxConfig, CriError> {
+        self.pod_config_with(name, host_network, cri::NamespaceMode::Container)
+    }
+
+    /// [`CriEnv::pod_config`] with the PID namespace mode: `Container` (one
+    /// per container, the kubelet default) or `Pod` (shared, with the pause
+    /// process as PID 1: `shareProcessNamespace: true`).
+    pub fn pod_config_with(
+        &self,
+        name: &str,
+        host_network: bool,
+        pid: cri::NamespaceMode,
+    ) -> Result<cri::PodSandboxConfig, CriError> {
         let n = self.next();
         let log_dir = self.dir.join("logs").join(format!("{name}-{n}"));
         fs::create_dir_all(&log_dir).map_err(|source| CriError::Io {
@@ -604,7 +652,7 @@ impl CriEnv {
             linux: Some(cri::LinuxPodSandboxConfig {
                 cgroup_parent: format!("/{}", self.cd().namespace),
                 security_context: Some(cri::LinuxSandboxSecurityContext {
-                    namespace_options: Some(namespaces(network)),
+                    namespace_options: Some(namespaces(network, pid)),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -967,10 +1015,10 @@ pub fn netns_files(state: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn namespaces(network: cri::NamespaceMode) -> cri::NamespaceOption {
+fn namespaces(network: cri::NamespaceMode, pid: cri::NamespaceMode) -> cri::NamespaceOption {
     cri::NamespaceOption {
         network: network as i32,
-        pid: cri::NamespaceMode::Container as i32,
+        pid: pid as i32,
         ipc: cri::NamespaceMode::Pod as i32,
         ..Default::default()
     }
@@ -978,7 +1026,11 @@ fn namespaces(network: cri::NamespaceMode) -> cri::NamespaceOption {
 
 /// The containerd options for a CRI test: CRI on, the brisk snippet from
 /// config/containerd, sandbox image, CNI dirs, host-specific settings.
-pub fn cri_options(version: Version, net: &CniNetwork) -> Result<Options, CriError> {
+pub fn cri_options(
+    version: Version,
+    net: &CniNetwork,
+    settings: Settings,
+) -> Result<Options, CriError> {
     let mut opts = Options::new(version);
     opts.cri = true;
     let q = |p: &Path| toml_str(&p.to_string_lossy());
@@ -986,6 +1038,7 @@ pub fn cri_options(version: Version, net: &CniNetwork) -> Result<Options, CriErr
     let bin_dir = q(&cni::bin_dir());
     let pause = toml_str(pause::PAUSE_REF);
     let config_dir = containerd::workspace_dir().join("config/containerd");
+    let restrict = settings.restrict_oom_score_adj;
     // Shared by every release: on this host the bounding set lacks
     // CAP_SYS_RESOURCE, so CRI's negative oom_score_adj for the sandbox
     // (-998) must be clamped to containerd's own
@@ -1007,7 +1060,7 @@ pub fn cri_options(version: Version, net: &CniNetwork) -> Result<Options, CriErr
             format!(
                 "[plugins.\"io.containerd.grpc.v1.cri\"]\n\
                  \x20 sandbox_image = {pause}\n\
-                 \x20 restrict_oom_score_adj = true\n\
+                 \x20 restrict_oom_score_adj = {restrict}\n\
                  \x20 netns_mounts_under_state_dir = true\n\
                  \x20 stream_server_address = \"127.0.0.1\"\n\
                  \x20 stream_server_port = \"0\"\n\
@@ -1024,7 +1077,7 @@ pub fn cri_options(version: Version, net: &CniNetwork) -> Result<Options, CriErr
                 "[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n\
                  \x20 sandbox = {pause}\n\
                  [plugins.\"io.containerd.cri.v1.runtime\"]\n\
-                 \x20 restrict_oom_score_adj = true\n\
+                 \x20 restrict_oom_score_adj = {restrict}\n\
                  \x20 netns_mounts_under_state_dir = true\n\
                  [plugins.\"io.containerd.cri.v1.runtime\".cni]\n\
                  \x20 bin_dirs = [{bin_dir}]\n\

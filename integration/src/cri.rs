@@ -50,10 +50,25 @@ pub const BRISK: &str = "brisk";
 /// libcni's result cache: containerd's go-cni has no setting for it, so CNI
 /// ADD writes `<network>-<sandbox id>-<ifname>` here and DEL removes it.
 pub const CNI_CACHE_DIR: &str = "/var/lib/cni";
-/// Whether [`CNI_CACHE_DIR`] existed before the first [`CriEnv`] of this
-/// process, and how many envs are live: the last one removes the dirs libcni
-/// created, if empty.
-static CNI_CACHE: Mutex<(Option<bool>, u32)> = Mutex::new((None, 0));
+/// Shared host dirs our pods make (libcni's cache, the runtimes' k8s.io
+/// state dirs), whether each existed before the first [`CriEnv`] of this
+/// process, and how many envs are live: the last one removes, if empty, the
+/// dirs that did not exist before.
+static HOST_DIRS: Mutex<(Vec<(PathBuf, bool)>, u32)> = Mutex::new((Vec::new(), 0));
+
+/// Children before parents, for removal in this order.
+fn shared_host_dirs() -> Vec<PathBuf> {
+    let mut v = vec![
+        Path::new(CNI_CACHE_DIR).join("results"),
+        PathBuf::from(CNI_CACHE_DIR),
+    ];
+    v.extend(
+        RUNTIME_STATE_ROOTS
+            .iter()
+            .map(|r| Path::new(r).join(CRI_NAMESPACE)),
+    );
+    v
+}
 /// Upper bound on one RPC; a hung shim fails the test instead of hanging it.
 const RPC_TIMEOUT: Duration = Duration::from_secs(120);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -412,6 +427,35 @@ fn missing(method: &'static str, field: &str) -> CriError {
     }
 }
 
+/// Where the runc shim and the brisk shim keep per-container state:
+/// `<root>/<namespace>/<id>`.
+pub const RUNTIME_STATE_ROOTS: [&str; 2] = ["/run/containerd/runc", "/run/containerd/brisk"];
+
+/// Kinds of host state a pod leaves while it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trace {
+    /// A shim process (its command line names our containerd's address).
+    ShimProcess,
+    /// A pod network namespace pinned under containerd's state dir.
+    Netns,
+    /// A veth in containerd's (private) network namespace.
+    Veth,
+    /// libcni's cached ADD result for our network.
+    CniCache,
+    /// A host-local address lease.
+    Lease,
+    /// A mount under the harness's dir (rootfs, shm, netns pin).
+    Mount,
+    /// A container cgroup under the harness's cgroup name.
+    Cgroup,
+    /// A shim bundle dir under containerd's state.
+    ShimBundle,
+    /// A shim socket in /run/containerd/s.
+    ShimSocket,
+    /// runc or brisk state of one of our ids.
+    RuntimeState,
+}
+
 /// CRI settings a test may change.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -457,7 +501,7 @@ pub struct CriEnv {
     ids: Mutex<BTreeSet<String>>,
     seq: std::sync::atomic::AtomicU32,
     /// Last field: released after containerd is gone.
-    _cni_cache: CniCacheHold,
+    _host_dirs: HostDirsHold,
 }
 
 impl CriEnv {
@@ -469,7 +513,7 @@ impl CriEnv {
     /// [`CriEnv::start`] with non-default CRI settings.
     pub fn start_with(version: Version, settings: Settings) -> Result<Self, CriError> {
         cni::check_plugins()?;
-        let hold = CniCacheHold::acquire();
+        let hold = HostDirsHold::acquire();
         let dir = containerd::make_temp_dir("brisk-cri")?;
         match Self::start_in(version, settings, &dir, hold) {
             Ok(env) => Ok(env),
@@ -484,7 +528,7 @@ impl CriEnv {
         version: Version,
         settings: Settings,
         dir: &Path,
-        hold: CniCacheHold,
+        hold: HostDirsHold,
     ) -> Result<Self, CriError> {
         let suffix = dir
             .file_name()
@@ -514,7 +558,7 @@ impl CriEnv {
             busybox_image: busybox_img.reference.clone(),
             ids: Mutex::new(BTreeSet::new()),
             seq: std::sync::atomic::AtomicU32::new(0),
-            _cni_cache: hold,
+            _host_dirs: hold,
         };
         // From here on Drop cleans up.
         for img in [&pause_img, &busybox_img] {
@@ -833,53 +877,47 @@ impl CriEnv {
         errs
     }
 
-    /// Host state that belongs to a pod and must be gone once CRI removed it.
-    fn leftovers(&self) -> Vec<String> {
-        let mut errs = Vec::new();
+    /// Every trace a pod leaves on the host while it exists, each with its
+    /// kind: the leftover checks of [`CriEnv::finish`] are these, and a test
+    /// can call this on a live pod to prove the checks see what they look for.
+    pub fn pod_traces(&self) -> Vec<(Trace, String)> {
+        let mut out = Vec::new();
         let cd = self.cd();
-        // Shims exit once their last container is deleted; give them a moment.
-        let _ = containerd::wait_for("shims exiting", Duration::from_secs(30), || {
-            Ok(cd.shim_pids().is_empty())
-        });
         for pid in cd.shim_pids() {
             let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            errs.push(format!(
-                "shim process {pid} still running: {}",
-                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            out.push((
+                Trace::ShimProcess,
+                format!(
+                    "{pid}: {}",
+                    String::from_utf8_lossy(&cmd).replace('\0', " ")
+                ),
             ));
         }
         for ns in netns_files(&cd.state) {
-            errs.push(format!(
-                "pod network namespace {} left behind",
-                ns.display()
-            ));
+            out.push((Trace::Netns, ns.display().to_string()));
         }
         match self.netns.veths() {
-            Ok(v) if v.is_empty() => {}
-            Ok(v) => errs.push(format!("veths left on bridge {}: {v:?}", cni::BRIDGE)),
-            Err(e) => errs.push(format!("listing veths: {e}")),
+            Ok(v) => out.extend(v.into_iter().map(|n| (Trace::Veth, n))),
+            Err(e) => out.push((Trace::Veth, format!("listing veths: {e}"))),
         }
         let cache = Path::new(CNI_CACHE_DIR).join("results");
         if let Ok(rd) = fs::read_dir(&cache) {
             let prefix = format!("{}-", self.net.name);
             for e in rd.flatten() {
                 if e.file_name().to_string_lossy().starts_with(&prefix) {
-                    errs.push(format!("CNI result cache {} left", e.path().display()));
+                    out.push((Trace::CniCache, e.path().display().to_string()));
                 }
             }
         }
-        let leases = self.net.leases();
-        if !leases.is_empty() {
-            errs.push(format!("host-local leases left: {leases:?}"));
-        }
+        out.extend(self.net.leases().into_iter().map(|l| (Trace::Lease, l)));
         for m in containerd::mounts_under(&cd.dir) {
-            errs.push(format!("mount left: {}", m.display()));
+            out.push((Trace::Mount, m.display().to_string()));
         }
         for d in cd.cgroup_dirs() {
             if let Ok(rd) = fs::read_dir(&d) {
                 for e in rd.flatten() {
                     if e.file_type().is_ok_and(|t| t.is_dir()) {
-                        errs.push(format!("cgroup left: {}", e.path().display()));
+                        out.push((Trace::Cgroup, e.path().display().to_string()));
                     }
                 }
             }
@@ -890,37 +928,47 @@ impl CriEnv {
             .join(CRI_NAMESPACE);
         if let Ok(rd) = fs::read_dir(&tasks) {
             for e in rd.flatten() {
-                errs.push(format!("shim bundle left: {}", e.path().display()));
+                out.push((Trace::ShimBundle, e.path().display().to_string()));
             }
         }
         let addr = cd.address.to_string_lossy().into_owned();
         for id in self.ids.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let sock = shim_socket(&addr, id);
             if sock.exists() {
-                errs.push(format!("shim socket {} of {id} left", sock.display()));
+                out.push((Trace::ShimSocket, format!("{} ({id})", sock.display())));
             }
-            let runc = Path::new("/run/containerd/runc")
-                .join(CRI_NAMESPACE)
-                .join(id);
-            if runc.exists() {
-                errs.push(format!("runc state {} left", runc.display()));
+            for root in RUNTIME_STATE_ROOTS {
+                let dir = Path::new(root).join(CRI_NAMESPACE).join(id);
+                if dir.exists() {
+                    out.push((Trace::RuntimeState, dir.display().to_string()));
+                }
             }
         }
-        errs
+        out
     }
 
-    /// Removes what containerd cannot: shim sockets and runc state named by
-    /// our ids in the shared /run/containerd, and our temp dir.
+    /// [`CriEnv::pod_traces`] once shims had time to exit, as messages.
+    fn leftovers(&self) -> Vec<String> {
+        let cd = self.cd();
+        // Shims exit once their last container is deleted; give them a moment.
+        let _ = containerd::wait_for("shims exiting", Duration::from_secs(30), || {
+            Ok(cd.shim_pids().is_empty())
+        });
+        self.pod_traces()
+            .into_iter()
+            .map(|(kind, what)| format!("{kind:?} left: {what}"))
+            .collect()
+    }
+
+    /// Removes what containerd cannot: shim sockets and runtime state named
+    /// by our ids in the shared /run/containerd, and our temp dir.
     fn remove_host_state(&self, addr: &str) {
         for id in self.ids.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = fs::remove_file(shim_socket(addr, id));
-            let _ = fs::remove_dir_all(
-                Path::new("/run/containerd/runc")
-                    .join(CRI_NAMESPACE)
-                    .join(id),
-            );
+            for root in RUNTIME_STATE_ROOTS {
+                let _ = fs::remove_dir_all(Path::new(root).join(CRI_NAMESPACE).join(id));
+            }
         }
-        let _ = fs::remove_dir(Path::new("/run/containerd/runc").join(CRI_NAMESPACE));
         if containerd::mounts_under(&self.dir).is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
         }
@@ -961,27 +1009,38 @@ impl Drop for CriEnv {
     }
 }
 
-/// One env's hold on libcni's cache dir; when the last is dropped, the
-/// (empty) dirs are removed if this process's CNI calls created them.
+/// One env's hold on the shared host dirs (see [`HOST_DIRS`]).
 #[derive(Debug)]
-struct CniCacheHold;
+struct HostDirsHold;
 
-impl CniCacheHold {
+impl HostDirsHold {
     fn acquire() -> Self {
-        let mut c = CNI_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        c.0.get_or_insert_with(|| Path::new(CNI_CACHE_DIR).exists());
-        c.1 += 1;
-        CniCacheHold
+        let mut h = HOST_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+        if h.0.is_empty() {
+            h.0 = shared_host_dirs()
+                .into_iter()
+                .map(|d| {
+                    let existed = d.exists();
+                    (d, existed)
+                })
+                .collect();
+        }
+        h.1 += 1;
+        HostDirsHold
     }
 }
 
-impl Drop for CniCacheHold {
+impl Drop for HostDirsHold {
     fn drop(&mut self) {
-        let mut c = CNI_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        c.1 = c.1.saturating_sub(1);
-        if c.1 == 0 && c.0 == Some(false) {
-            let _ = fs::remove_dir(Path::new(CNI_CACHE_DIR).join("results"));
-            let _ = fs::remove_dir(CNI_CACHE_DIR);
+        let mut h = HOST_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+        h.1 = h.1.saturating_sub(1);
+        if h.1 == 0 {
+            for (d, existed) in &h.0 {
+                if !existed {
+                    // remove_dir only removes empty dirs.
+                    let _ = fs::remove_dir(d);
+                }
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use brisk_integration::cni;
 use brisk_integration::containerd::Version;
-use brisk_integration::cri::{self as cri_env, v1 as cri, CriEnv, CriError, Settings};
+use brisk_integration::cri::{self as cri_env, v1 as cri, CriEnv, CriError, Settings, Trace};
 use brisk_integration::cri_matrix;
 
 fn start(version: Version) -> CriEnv {
@@ -311,6 +311,27 @@ fn cni_pod(version: Version, handler: &str) {
             (stdout(&r).as_str(), r.exit_code),
             ("pong\n", 0),
             "client -> {host}:8080: {r:?}"
+        );
+    }
+
+    // The leftover checks of `finish` must see a live pod, or their silence
+    // after removal would prove nothing.
+    let traces = env.pod_traces();
+    for kind in [
+        Trace::ShimProcess,
+        Trace::Netns,
+        Trace::Veth,
+        Trace::CniCache,
+        Trace::Lease,
+        Trace::Mount,
+        Trace::Cgroup,
+        Trace::ShimBundle,
+        Trace::ShimSocket,
+        Trace::RuntimeState,
+    ] {
+        assert!(
+            traces.iter().any(|(k, _)| *k == kind),
+            "no {kind:?} trace of the live pod: {traces:?}"
         );
     }
 

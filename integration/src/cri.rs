@@ -1322,10 +1322,7 @@ fn ws_exec(url: &str) -> Result<StreamExec, CriError> {
             Ok(_) => {}
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => break,
             // The server may drop the TCP connection right after the status.
-            Err(e) if out.status.is_some() => {
-                let _ = e;
-                break;
-            }
+            Err(_) if out.status.is_some() => break,
             Err(e) => return Err(serr(format!("reading: {e}"))),
         }
     }

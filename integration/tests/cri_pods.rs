@@ -129,8 +129,10 @@ fn host_network_pod(version: Version, handler: &str) {
         &[
             "sh",
             "-c",
+            // `wait` (unlike a foreground sleep) returns as soon as the
+            // trapped signal arrives, so the trap runs at once.
             "echo out-line; echo err-line >&2; trap 'echo got-TERM' TERM; echo ready; \
-             while true; do sleep 1; done",
+             while true; do sleep 1 & wait $!; done",
         ],
         &pod,
     );
@@ -191,7 +193,7 @@ fn host_network_pod(version: Version, handler: &str) {
     assert_eq!(String::from_utf8_lossy(&s.stderr), "stream-err\n", "{s:?}");
     assert_eq!(s.exit_code(), Some(5), "{s:?}");
 
-    ok(&env, "StopContainer", env.cri.stop_container(&cid, 2));
+    ok(&env, "StopContainer", env.cri.stop_container(&cid, 5));
     let cs = ok(
         &env,
         "ContainerStatus after stop",
@@ -299,7 +301,7 @@ fn cni_pod(version: Version, handler: &str) {
         // (bounded). No `wget -T`: Debian's busybox-static 1.35 wget
         // segfaults with it.
         let script = format!(
-            "for i in $(seq 1 100); do wget -q -O - http://{host}:8080/index.html && exit 0; \
+            "for i in $(seq 1 300); do wget -q -O - http://{host}:8080/index.html && exit 0; \
              sleep 0.1; done; exit 1"
         );
         let r = ok(
@@ -388,32 +390,53 @@ fn stats(version: Version, handler: &str) {
         "container log",
         env.wait_log_line(&log_path(&pod, &c), "ready"),
     );
-    let stats = ok(&env, "ContainerStats", env.cri.container_stats(&cid));
-    assert_eq!(
-        stats.attributes.as_ref().map(|a| a.id.as_str()),
-        Some(cid.as_str())
-    );
-    let mem = stats.memory.as_ref().expect("memory stats");
-    let ws = mem.working_set_bytes.as_ref().map_or(0, |v| v.value);
-    let usage = mem.usage_bytes.as_ref().map_or(0, |v| v.value);
-    assert!(ws > 0 || usage > 0, "no memory usage: {stats:?}");
-    assert!(stats.cpu.is_some(), "no cpu stats: {stats:?}");
-
-    let ps = ok(&env, "PodSandboxStats", env.cri.pod_sandbox_stats(&pod_id));
-    assert_eq!(
-        ps.attributes.as_ref().map(|a| a.id.as_str()),
-        Some(pod_id.as_str()),
-        "{ps:?}"
-    );
-    let linux = ps.linux.as_ref().expect("linux pod stats");
-    assert!(linux.cpu.is_some() && linux.memory.is_some(), "{ps:?}");
-    assert!(
-        linux
-            .containers
-            .iter()
-            .any(|c| c.attributes.as_ref().is_some_and(|a| a.id == cid)),
-        "container {cid} missing from pod stats: {ps:?}"
-    );
+    // Both RPCs are checked before failing, so a report names every gap.
+    let mut problems = Vec::new();
+    match env.cri.container_stats(&cid) {
+        Err(e) => problems.push(format!("ContainerStats: {e}")),
+        Ok(stats) => {
+            if stats.attributes.as_ref().map(|a| a.id.as_str()) != Some(cid.as_str()) {
+                problems.push(format!("ContainerStats for another container: {stats:?}"));
+            }
+            let mem = stats.memory.as_ref();
+            let ws = mem
+                .and_then(|m| m.working_set_bytes.as_ref())
+                .map_or(0, |v| v.value);
+            let usage = mem
+                .and_then(|m| m.usage_bytes.as_ref())
+                .map_or(0, |v| v.value);
+            if ws == 0 && usage == 0 {
+                problems.push(format!("ContainerStats without memory usage: {stats:?}"));
+            }
+            if stats.cpu.is_none() {
+                problems.push(format!("ContainerStats without cpu: {stats:?}"));
+            }
+        }
+    }
+    match env.cri.pod_sandbox_stats(&pod_id) {
+        Err(e) => problems.push(format!("PodSandboxStats: {e}")),
+        Ok(ps) => {
+            if ps.attributes.as_ref().map(|a| a.id.as_str()) != Some(pod_id.as_str()) {
+                problems.push(format!("PodSandboxStats for another pod: {ps:?}"));
+            }
+            match ps.linux.as_ref() {
+                None => problems.push(format!("PodSandboxStats without linux stats: {ps:?}")),
+                Some(l) => {
+                    if l.cpu.is_none() || l.memory.is_none() {
+                        problems.push(format!("PodSandboxStats without cpu/memory: {ps:?}"));
+                    }
+                    if !l
+                        .containers
+                        .iter()
+                        .any(|c| c.attributes.as_ref().is_some_and(|a| a.id == cid))
+                    {
+                        problems.push(format!("container {cid} missing from pod stats: {ps:?}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 
     ok(&env, "StopContainer", env.cri.stop_container(&cid, 0));
     stop_and_remove_pod(&env, &pod_id);

@@ -16,9 +16,10 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 use super::{field, write, CgroupError, Placement};
 
 /// Rules runc 1.1.5 appends after the spec's (libcontainer/specconv AllowedDevices): mknod of
-/// anything, the standard character devices, the pty devices, and tun/tap (restored in 1.1.4).
+/// anything, the standard character devices, the pty devices, and tun/tap. Not /dev/console
+/// (5:1): runc's list does not have it (checked side by side in integration/tests/cli_cgroups.rs).
 pub const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
 ];
 
 /// One device rule. `typ` is 'a', 'b' or 'c'; `None` major/minor is the wildcard; `access` is a

@@ -32,6 +32,9 @@ build:
 ifneq ($(wildcard mk/containerd.mk),)
 TEST_TARGETS += test-ctr
 endif
+ifneq ($(wildcard mk/cri.mk),)
+TEST_TARGETS += test-cri
+endif
 ifneq ($(HAVE_TEST_V2),)
 TEST_TARGETS += test-v2
 endif

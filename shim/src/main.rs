@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod info;
 mod logger;
+mod metrics;
 mod mount;
 mod oom;
 mod options;

@@ -468,18 +468,23 @@ fn status_of(p: &Proc, paused: bool) -> Status {
     }
 }
 
-/// Stats: cgroup metrics are not collected yet.
-fn stats(_root: &Path, id: &str) -> Result<StatsResponse> {
-    Err(ShimError::NotImplemented(format!(
-        "stats for container {id:?} (cgroup metrics are not collected by brisk yet)"
-    )))
+/// Stats: the container's cgroup figures in the metrics type of this host (see [`crate::metrics`]).
+fn stats(root: &Path, id: &str) -> Result<StatsResponse> {
+    let c = Runtime::new(root).and_then(|rt| rt.load(id)).map_err(ShimError::runtime("load container"))?;
+    let s = c.stats().map_err(ShimError::runtime("read cgroup stats"))?;
+    Ok(StatsResponse { stats: containerd_shim_protos::protobuf::MessageField::some(crate::metrics::to_any(&s)), ..Default::default() })
 }
 
-/// Update: resource updates are not supported by the runtime yet.
-fn update(_root: &Path, id: &str, _req: &UpdateTaskRequest) -> Result<()> {
-    Err(ShimError::NotImplemented(format!(
-        "update of container {id:?} resources (not supported by brisk yet)"
-    )))
+/// Update: `resources` is an Any holding the OCI LinuxResources as JSON (what containerd's
+/// `task.Update` and CRI's UpdateContainerResources send).
+fn update(root: &Path, id: &str, req: &UpdateTaskRequest) -> Result<()> {
+    let any = req.resources.as_ref().ok_or_else(|| ShimError::InvalidArgument { field: "resources", reason: "missing".into() })?;
+    let resources: oci_spec::runtime::LinuxResources = serde_json::from_slice(&any.value).map_err(|e| ShimError::InvalidArgument {
+        field: "resources",
+        reason: format!("{} is not OCI LinuxResources JSON: {e}", any.type_url),
+    })?;
+    let c = Runtime::new(root).and_then(|rt| rt.load(id)).map_err(ShimError::runtime("load container"))?;
+    c.update(&resources).map_err(ShimError::runtime("update resources"))
 }
 
 #[derive(Debug, Clone)]

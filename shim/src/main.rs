@@ -13,7 +13,6 @@ mod info;
 mod logger;
 mod metrics;
 mod mount;
-mod oom;
 mod options;
 mod reaper;
 mod server;

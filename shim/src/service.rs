@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use brisk_runtime::cgroups::OomEvent;
 use brisk_runtime::{ConsoleSocket, CreateOpts, ExecOpts, Runtime, Stdio};
 use containerd_shim_protos::api::{
     CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
@@ -98,7 +99,7 @@ struct Entry {
     paused: bool,
     /// IoUid/IoGid: owner of the stdio pipes of the init and of every exec.
     io_ids: (u32, u32),
-    oom: Option<crate::oom::OomWatch>,
+    oom: Option<brisk_runtime::cgroups::OomWatch>,
     /// The container has its own pid namespace: its init's death kills everything in it. Without
     /// one, the shim kills the rest itself when the init exits (as runc's shim does).
     own_pidns: bool,
@@ -249,8 +250,8 @@ impl Shared {
             });
         }
         if key == ProcKey::Init {
-            // An OOM kill readies SIGCHLD and the OOM eventfd together: TaskOOM goes first.
-            if e.oom.as_mut().is_some_and(|w| w.new_oom()) {
+            // An OOM kill readies SIGCHLD and the OOM wake-up fd together: TaskOOM goes first.
+            if e.oom.as_mut().is_some_and(|w| matches!(w.check(), Some(OomEvent::Oom { .. }))) {
                 let actions = e.seq.oom();
                 self.apply(e, actions);
             }
@@ -302,7 +303,7 @@ impl Shared {
         }
     }
 
-    /// The OOM eventfd fired: enqueue TaskOOM if the counter moved. False once the container or
+    /// The OOM wake-up fd fired: enqueue TaskOOM if the counter moved. False once the container or
     /// its cgroup is gone (the monitor stops).
     fn oom_check(&self, cid: &str) -> bool {
         let mut t = self.lock();
@@ -312,20 +313,21 @@ impl Shared {
         let Some(w) = e.oom.as_mut() else {
             return false;
         };
-        if w.cgroup_gone() {
-            return false;
+        match w.check() {
+            Some(OomEvent::Gone) => false,
+            Some(OomEvent::Oom { kills }) => {
+                log::info!("container {cid}: OOM ({kills} kills)");
+                let actions = e.seq.oom();
+                self.apply(e, actions);
+                true
+            }
+            None => true,
         }
-        if w.new_oom() {
-            log::info!("container {cid}: OOM");
-            let actions = e.seq.oom();
-            self.apply(e, actions);
-        }
-        true
     }
 }
 
 async fn oom_monitor(shared: Arc<Shared>, cid: String, efd: OwnedFd) {
-    // SAFETY: the AsyncFd owns the eventfd for its whole life.
+    // SAFETY: the AsyncFd owns the wake-up fd (a dup of the watch's) for its whole life.
     let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(efd) }) else {
         return;
     };
@@ -333,7 +335,8 @@ async fn oom_monitor(shared: Arc<Shared>, cid: String, efd: OwnedFd) {
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
-        let mut buf = [0u8; 8];
+        // Big enough for an inotify event (v2) as well as an eventfd counter (v1).
+        let mut buf = [0u8; 1024];
         match guard
             .try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from))
         {
@@ -578,8 +581,8 @@ impl Service {
                 .map_err(ShimError::runtime("create container"))?;
             let pid = c.pid();
             let pidfd = c.take_init_pidfd().or_else(|| pidfd_open(pid));
-            let oom = crate::oom::OomWatch::for_placement(&c.state().cgroup);
-            let oom_fd = oom.as_ref().and_then(|w| w.eventfd());
+            let oom = c.oom_watch().ok();
+            let oom_fd = oom.as_ref().and_then(|w| std::os::fd::AsFd::as_fd(w).try_clone_to_owned().ok());
             match prep.receive_console() {
                 Ok(master) => Ok((pid, pidfd, master, prep, oom, oom_fd)),
                 Err(e) => {

@@ -7,10 +7,11 @@
 //!
 //! Use (the shim's TaskOOM): `let mut w = container.oom_watch()?;` poll `w.as_fd()` for POLLIN
 //! (non-blocking, edge- or level-triggered both work), then call [`OomWatch::read`]:
-//! `Some(OomEvent::Oom { kills })` → publish TaskOOM (before that container's TaskExit: read the
-//! watch once more after the init's exit, before publishing the exit); `Some(OomEvent::Gone)` → the
-//! cgroup was removed, stop watching; `None` → nothing new. The fd is close-on-exec and owned by
-//! the watch; dropping it unregisters.
+//! `Some(OomEvent::Oom { kills })` → publish TaskOOM (before that container's TaskExit: call
+//! [`OomWatch::check`] after the init's exit, before publishing the exit); `Some(OomEvent::Gone)` →
+//! the cgroup was removed, stop watching; `None` → nothing new. The fd is close-on-exec and owned
+//! by the watch; dropping it unregisters. A v1 notification without a kill (the OOM killer
+//! disabled, the cgroup under OOM) moves no counter and is not reported.
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -20,23 +21,25 @@ use super::{io_err, write, CgroupError, Placement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OomEvent {
-    /// The OOM killer ran in the container `kills` times since the last report (v1: OOM
-    /// notifications, each at least one kill unless disableOOMKiller is set).
+    /// The OOM killer ran in the container `kills` times since the last report.
     Oom { kills: u64 },
     /// The cgroup is gone (container deleted); the watch will report nothing more.
     Gone,
 }
 
-#[derive(Debug)]
-enum Kind {
-    V1 { oom_control: PathBuf, _control: File },
-    V2 { events: PathBuf, last: u64 },
-}
-
+/// A container's OOM counter plus an fd that wakes its poller when the counter may have moved.
+///
+/// Both hierarchies are read the same way — the `oom_kill` counter (v1 memory.oom_control, v2
+/// memory.events) compared with the last value seen — so a kill is reported exactly once whether
+/// the poller woke first or the init's exit was handled first. The fd is only a wake-up: v1 an
+/// eventfd registered on memory.oom_control, v2 an inotify watch on memory.events.
 #[derive(Debug)]
 pub struct OomWatch {
     fd: OwnedFd,
-    kind: Kind,
+    counter: PathBuf,
+    last: u64,
+    /// v1: memory.oom_control stays open while the eventfd is registered on it.
+    _control: Option<File>,
 }
 
 fn sys<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
@@ -69,7 +72,8 @@ impl OomWatch {
         // SAFETY: `efd` is a new descriptor owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(efd) };
         write(&dir.join("cgroup.event_control"), &format!("{} {}", fd.as_raw_fd(), control.as_raw_fd()))?;
-        Ok(OomWatch { fd, kind: Kind::V1 { oom_control, _control: control } })
+        let last = oom_kills(&oom_control).unwrap_or(0);
+        Ok(OomWatch { fd, counter: oom_control, last, _control: Some(control) })
     }
 
     /// v2: inotify on `dir`/memory.events.
@@ -89,42 +93,28 @@ impl OomWatch {
             return Err(sys("inotify_add_watch", &events)(std::io::Error::last_os_error()));
         }
         let last = oom_kills(&events).unwrap_or(0);
-        Ok(OomWatch { fd, kind: Kind::V2 { events, last } })
+        Ok(OomWatch { fd, counter: events, last, _control: None })
     }
 
-    /// What happened since the last call (see the module docs). Never blocks.
+    /// Drain the wake-up fd, then [`OomWatch::check`]. Never blocks.
     pub fn read(&mut self) -> Result<Option<OomEvent>, CgroupError> {
         let mut buf = [0u8; 4096];
         let mut f = File::from(self.fd.try_clone().map_err(|e| CgroupError::Invalid { reason: format!("dup OOM fd: {e}") })?);
-        let n = match f.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(e) => return Err(CgroupError::Invalid { reason: format!("reading the OOM fd: {e}") }),
-        };
-        match &mut self.kind {
-            Kind::V1 { oom_control, .. } => {
-                if n < 8 {
-                    return Ok(None);
-                }
-                // The eventfd also fires when the cgroup is removed.
-                if !oom_control.exists() {
-                    return Ok(Some(OomEvent::Gone));
-                }
-                let count = u64::from_ne_bytes(buf[..8].try_into().unwrap_or_default());
-                Ok(Some(OomEvent::Oom { kills: count }))
-            }
-            Kind::V2 { events, last } => {
-                // Drain everything queued; the counter tells what happened.
-                while n > 0 && matches!(f.read(&mut buf), Ok(m) if m > 0) {}
-                let Some(now) = oom_kills(events) else { return Ok(Some(OomEvent::Gone)) };
-                if now > *last {
-                    let kills = now - *last;
-                    *last = now;
-                    return Ok(Some(OomEvent::Oom { kills }));
-                }
-                Ok(None)
-            }
+        while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
+        Ok(self.check())
+    }
+
+    /// Compare the `oom_kill` counter with the last value seen; safe to call at any time (the
+    /// shim calls it when the init exits, so TaskOOM precedes TaskExit even if the wake-up has
+    /// not been handled yet).
+    pub fn check(&mut self) -> Option<OomEvent> {
+        let Some(now) = oom_kills(&self.counter) else { return Some(OomEvent::Gone) };
+        if now > self.last {
+            let kills = now - self.last;
+            self.last = now;
+            return Some(OomEvent::Oom { kills });
         }
+        None
     }
 }
 
@@ -134,7 +124,8 @@ impl AsFd for OomWatch {
     }
 }
 
-/// `oom_kill` of a memory.events file; None if it cannot be read (cgroup removed).
+/// `oom_kill` of memory.events (v2) or memory.oom_control (v1); None if it cannot be read (the
+/// cgroup was removed).
 pub fn oom_kills(events: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(events).ok()?;
     Some(super::stats::flat_keyed(&text).get("oom_kill").copied().unwrap_or(0))

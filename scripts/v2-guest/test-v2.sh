@@ -3,7 +3,7 @@
 # (run.sh) from the host-built binaries, and report one pass/fail line.
 #   - brisk-runtime's cgroups unit tests and its host tests (runtime/tests/cgroups_*.rs);
 #   - the CLI suite's cgroup tests (integration/tests/cli_cgroups.rs), runc and brisk variants, plus
-#     the lifecycle tests ($V2_CLI_TESTS, default "cli_cgroups cli_lifecycle").
+#     any other CLI suites named in $V2_CLI_TESTS (default "cli_cgroups").
 # Usage: test-v2.sh   (env: CARGO, V2_CLI_TESTS, and run.sh's V2_* knobs)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,7 +16,7 @@ $cargo build --release -p brisk
 # Test executables, from cargo's JSON build messages (no cargo inside the guest).
 exes() {
 	$cargo test --no-run --message-format=json "$@" 2>/dev/null |
-		grep -o '"executable":"[^"]*"' | cut -d'"' -f4
+		grep -o '"executable":"[^"]*/deps/[^"]*"' | cut -d'"' -f4
 }
 list=$out/tests.list
 : >"$list"
@@ -24,7 +24,7 @@ echo "$(exes -p brisk-runtime --lib) cgroups" >>"$list"
 for t in $(cd runtime/tests && ls cgroups_*.rs | sed 's/\.rs$//'); do
 	echo "$(exes -p brisk-runtime --test "$t")" >>"$list"
 done
-for t in ${V2_CLI_TESTS:-cli_cgroups cli_lifecycle}; do
+for t in ${V2_CLI_TESTS:-cli_cgroups}; do
 	echo "$(exes -p brisk-integration --test "$t")" >>"$list"
 done
 

@@ -21,6 +21,7 @@ runtime_tests!(
     update_from_resources_file,
     memory_limit_oom_kills,
     events_stats_reports_usage,
+    events_stream_reports_oom,
 );
 
 /// True on a pure cgroup v2 host.
@@ -329,4 +330,59 @@ fn brisk_refuses_what_it_cannot_honour() {
         }
         rt.assert_nothing_left(&id);
     }
+}
+
+/// `events` (streaming) reports an OOM kill inside a running container as an `oom` event.
+fn events_stream_reports_oom(rt: &RuntimeUnderTest) {
+    use std::io::BufRead;
+    let b = Bundle::new();
+    let ctl = b.scratch("ctl");
+    fs::create_dir(&ctl).expect("ctl dir");
+    let b = b
+        .bind(&ctl, "/ctl", &[])
+        .set("/linux/resources/memory", json!({"limit": 33554432, "swap": 33554432}))
+        .sh("echo ready; while [ ! -e /ctl/go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=128M count=1; echo dd-done; exec sleep 1000");
+    let id = run_sleeper(rt, &b, "evoom");
+    let mut ev = rt
+        .command()
+        .args(["events", "--interval", "1s", &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawning events");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = ev.stdout.take().expect("events stdout");
+    let _guard = Kill(ev);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The first stats event proves the stream is up before the OOM happens.
+    let first = rx.recv_timeout(brisk_integration::runtime_cli::WAIT_LIMIT).expect("no event from `events`");
+    let v: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("invalid event JSON ({e}): {first}"));
+    assert_eq!(v["type"], "stats", "{first}");
+    fs::write(b.scratch("ctl/go"), "").expect("opening gate");
+    rt.wait_output(&id, &b, "dd-done");
+    let deadline = std::time::Instant::now() + brisk_integration::runtime_cli::WAIT_LIMIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).expect("no oom event before the time limit");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("invalid event JSON ({e}): {line}"));
+        if v["type"] == "oom" {
+            assert_eq!(v["id"], id.as_str());
+            break;
+        }
+    }
+    rt.delete_force(&id).ok();
 }

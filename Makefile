@@ -39,11 +39,13 @@ endif
 test: build test-unit $(sort $(TEST_TARGETS))
 
 test-unit:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --exclude brisk-integration
 	$(CARGO) test -p brisk-integration --lib
 
-bench: build
+bench: build containerd-fetch
 	$(CARGO) run --release -p brisk-integration --bin cli-bench
+	SHIM_BIN=$(RELEASE_DIR) $(CARGO) run --release -p brisk-integration --bin shim-bench
 
 install: build
 	install -D -m 0755 $(RELEASE_DIR)/brisk $(DESTDIR)$(PREFIX)/bin/brisk

@@ -9,7 +9,9 @@ use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecOpts, Runti
 use nix::sys::signal::Signal;
 
 mod args;
+mod events;
 mod relay;
+mod update;
 
 use args::{Args, Global};
 
@@ -47,7 +49,7 @@ fn main() {
 }
 
 const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [ARGS]
-commands: create start run state kill delete list ps exec pause resume spec features";
+commands: create start run state kill delete list ps exec pause resume update events spec features";
 
 fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
     let Some((cmd, rest)) = rest.split_first() else {
@@ -162,7 +164,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
                     println!("{}", serde_json::Value::from(v));
                 }
                 "table" => {
-                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
                     for c in &cs {
                         let st = c.status();
                         let pid = if st == Status::Stopped { 0 } else { c.pid() };
@@ -187,6 +189,8 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             Ok(0)
         }
         "exec" => exec(g, &mut a),
+        "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
+        "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "spec" => {
             let bundle = PathBuf::from(a.value(&["b", "bundle"]).unwrap_or_else(|| ".".into()));
             let rootless = a.flag(&["rootless"]);

@@ -1,6 +1,11 @@
 //! Test harness: bundles, images, private containerd instances.
 
 pub mod bundle;
+pub mod cni;
 pub mod containerd;
 pub mod image;
+pub mod pause;
 pub mod runtime_cli;
+
+#[cfg(feature = "cri")]
+pub mod cri;

@@ -465,7 +465,9 @@ pub(crate) fn start(c: &mut Container) -> Result<(), Error> {
     c.state.status = Status::Running;
     c.state.save(&c.root)?;
     // config.md "Lifecycle" step 11: a poststart failure is logged, the container keeps running.
-    let sj = serde_json::to_vec(&c.oci_state()).unwrap_or_default();
+    // The state the hooks see is the one start produced ("running", with the pid), even if the
+    // process has already exited by the time they run.
+    let sj = serde_json::to_vec(&c.state.oci_json(Status::Running)).unwrap_or_default();
     if let Err(e) = load_hooks(c).map_or(Ok(()), |h| hooks::run_all(Kind::Poststart, Some(&h), &sj)) {
         log::warn!("{e}");
     }

@@ -21,6 +21,7 @@ runtime_tests!(
     update_from_resources_file,
     memory_limit_oom_kills,
     events_stats_reports_usage,
+    events_stream_reports_oom,
 );
 
 /// True on a pure cgroup v2 host.
@@ -56,7 +57,25 @@ fn run_sleeper(rt: &RuntimeUnderTest, b: &Bundle, prefix: &str) -> String {
     id
 }
 
+/// A block device of this host (major, minor) to put I/O throttles on: a disk if there is one, else
+/// a loop device (the v2 guest has only those).
+fn block_device() -> (u32, u32) {
+    let mut devs: Vec<(bool, String, (u32, u32))> = fs::read_dir("/sys/block")
+        .expect("reading /sys/block")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let dev = fs::read_to_string(e.path().join("dev")).ok()?;
+            let (maj, min) = dev.trim().split_once(':')?;
+            Some((name.starts_with("loop") || name.starts_with("zram"), name, (maj.parse().ok()?, min.parse().ok()?)))
+        })
+        .collect();
+    devs.sort();
+    devs.first().map(|d| d.2).expect("no block device on this host to throttle")
+}
+
 fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
+    let (maj, min) = block_device();
     let b = sleeper().set(
         "/linux/resources",
         json!({
@@ -64,8 +83,8 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
             "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 30},
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
             "pids": {"limit": 77},
-            "blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
-                        "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]}
+            "blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
+                        "throttleWriteIOPSDevice": [{"major": maj, "minor": min, "rate": 100}]}
         }),
     );
     let b = if unified() {
@@ -86,6 +105,8 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         assert_eq!(read(&d.join("cpu.max")), "50000 100000");
         assert_eq!(read(&d.join("cpuset.cpus")), "0");
         assert_eq!(read(&d.join("pids.max")), "77");
+        let io_max = read(&d.join("io.max"));
+        assert!(io_max.contains(&format!("{maj}:{min} rbps=1048576 wbps=max riops=max wiops=100")), "io.max: {io_max}");
     } else {
         let m = host_dir(&b, "memory");
         assert_eq!(read(&m.join("memory.limit_in_bytes")), "67108864");
@@ -101,8 +122,8 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         assert_eq!(read(&s.join("cpuset.mems")), "0");
         assert_eq!(read(&host_dir(&b, "pids").join("pids.max")), "77");
         let bl = host_dir(&b, "blkio");
-        assert_eq!(read(&bl.join("blkio.throttle.read_bps_device")), "254:0 1048576");
-        assert_eq!(read(&bl.join("blkio.throttle.write_iops_device")), "254:0 100");
+        assert_eq!(read(&bl.join("blkio.throttle.read_bps_device")), format!("{maj}:{min} 1048576"));
+        assert_eq!(read(&bl.join("blkio.throttle.write_iops_device")), format!("{maj}:{min} 100"));
         let weight = if bl.join("blkio.weight").exists() { "blkio.weight" } else { "blkio.bfq.weight" };
         let w = read(&bl.join(weight));
         assert!(w == "300" || w.ends_with(" 300") || w.contains("default 300"), "{weight}: {w:?}");
@@ -197,10 +218,19 @@ fn pause_freezes_every_process(rt: &RuntimeUnderTest) {
     rt.delete_force(&id).ok();
 }
 
-/// The limit file as the container sees it (its own cgroup under /sys/fs/cgroup).
+/// The limit file as the container sees it under its /sys/fs/cgroup (v1: its own cgroup bound at
+/// memory/; v2 without a cgroup namespace: its own cgroup at the top or the host's tree).
 fn inside_memory_limit(rt: &RuntimeUnderTest, id: &str, b: &Bundle) -> String {
-    let path = if unified() { format!("/sys/fs/cgroup{}/memory.max", b.cgroups_path()) } else { "/sys/fs/cgroup/memory/memory.limit_in_bytes".into() };
-    rt.exec(id, &["cat", &path]).ok().stdout.trim().to_owned()
+    let script = if unified() {
+        format!(
+            "for f in /sys/fs/cgroup/memory.max /sys/fs/cgroup{}/memory.max; do [ -f $f ] && exec cat $f; done; \
+             echo not found; ls /sys/fs/cgroup; cat /proc/self/cgroup; grep cgroup /proc/self/mountinfo; exit 1",
+            b.cgroups_path()
+        )
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes".to_string()
+    };
+    rt.exec(id, &["sh", "-c", &script]).ok().stdout.trim().to_owned()
 }
 
 fn update_changes_limits_live(rt: &RuntimeUnderTest) {

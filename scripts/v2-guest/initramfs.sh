@@ -35,7 +35,8 @@ resolve() {
 	esac
 	order+=("$m")
 }
-for m in virtio_pci 9pnet_virtio 9p overlay; do resolve "$m"; done
+# loop: gives the guest block devices (I/O throttle tests) and /dev/loop-control (device rule tests).
+for m in virtio_pci 9pnet_virtio 9p overlay loop; do resolve "$m"; done
 printf '%s\n' "${order[@]}" >"$work/modules/order"
 
 (cd "$work" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$out.tmp"

@@ -5,6 +5,31 @@
 //! `io.containerd.cgroups.v2.Metrics` on v2; containerd's collector fails on a mismatch). Typed
 //! fields hold what both types share, in the v1 units (bytes, nanoseconds); the `raw` maps keep
 //! every key of memory.stat / cpu.stat / memory.events verbatim for the rest of each type's fields.
+//!
+//! Filling containerd's types from a [`Stats`] `s`:
+//!
+//! `io.containerd.cgroups.v1.Metrics` (`s.version == V1`):
+//! - `pids {current, limit}` ← `s.pids`
+//! - `cpu.usage {total, kernel, user, per_cpu}` ← `s.cpu.usage_total/usage_kernel/usage_user/per_cpu`;
+//!   `cpu.throttling {periods, throttled_periods, throttled_time}` ← `s.cpu.*` of the same names
+//! - `memory.usage {limit, usage, max, failcnt}` ← `s.memory.limit/usage/max_usage/failcnt`;
+//!   `memory.swap` ← `swap_limit/swap_usage/swap_max_usage/swap_failcnt`; `memory.kernel` ← `kernel_*`;
+//!   `cache, rss, rss_huge, mapped_file, dirty, writeback, pg*, *_anon, *_file, unevictable,
+//!   hierarchical_memory_limit, total_*` ← `s.memory.raw[name]` (`hierarchical_swap_limit` ←
+//!   `raw["hierarchical_memsw_limit"]`)
+//! - `blkio.io_service_bytes_recursive / io_serviced_recursive` ← `s.blkio.*` (op, major, minor, value)
+//! - `hugetlb[] {pagesize, usage, max, failcnt}` ← `s.hugetlb[] {pagesize, usage, max_usage, failcnt}`
+//!
+//! `io.containerd.cgroups.v2.Metrics` (`s.version == V2`):
+//! - `pids {current, limit}` ← `s.pids`
+//! - `cpu {usage_usec, user_usec, system_usec, nr_periods, nr_throttled, throttled_usec}` ←
+//!   `s.cpu.raw[name]`
+//! - `memory {usage, usage_limit, swap_usage, swap_limit}` ← `s.memory.usage/limit/swap_usage/swap_limit`;
+//!   every other field (anon, file, kernel_stack, slab, sock, shmem, file_mapped, ..., pgfault,
+//!   pgmajfault, workingset_*, thp_*) ← `s.memory.raw[name]`
+//! - `memory_events {low, high, max, oom, oom_kill}` ← `s.memory.events[name]`
+//! - `io.usage[] {major, minor, rbytes, wbytes, rios, wios}` ← `s.blkio.io[]`
+//! - `hugetlb[] {current, max, pagesize}` ← `s.hugetlb[] {usage, limit, pagesize}`
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -122,7 +147,7 @@ pub struct HugetlbStats {
     pub usage: u64,
     /// v1 max_usage_in_bytes; v2 has no peak (0).
     pub max_usage: u64,
-    /// v1 failcnt; v2 hugetlb.<size>.events "max".
+    /// v1 failcnt; v2 `hugetlb.<size>.events` "max".
     pub failcnt: u64,
     /// The limit (u64::MAX for none).
     pub limit: u64,

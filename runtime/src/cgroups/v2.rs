@@ -225,7 +225,7 @@ fn io(d: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// hugetlb.<size>.max (and the reservation limit where the kernel has it, as runc 1.1.5 does).
+/// `hugetlb.<size>.max` (and the reservation limit where the kernel has it, as runc 1.1.5 does).
 pub fn hugetlb(d: &Path, h: &LinuxHugepageLimit, name: &str) -> Result<(), CgroupError> {
     let v = if h.limit() < 0 { "max".to_string() } else { h.limit().to_string() };
     let rsvd = d.join(format!("hugetlb.{}.rsvd.max", h.page_size()));
@@ -235,7 +235,7 @@ pub fn hugetlb(d: &Path, h: &LinuxHugepageLimit, name: &str) -> Result<(), Cgrou
     write_field(d, &format!("hugetlb.{}.max", h.page_size()), &v, name)
 }
 
-/// rdma.max lines ("<device> hca_handle=N hca_object=M"), sorted by device for a stable order.
+/// rdma.max lines (`<device> hca_handle=N hca_object=M`), sorted by device for a stable order.
 pub fn rdma_lines(rdma: &HashMap<String, LinuxRdma>) -> Vec<String> {
     let mut devs: Vec<_> = rdma.iter().collect();
     devs.sort_by(|a, b| a.0.cmp(b.0));

@@ -189,97 +189,7 @@ pub fn build_image_from(
         "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "brisk-integration: host busybox-static" }],
     }))
     .map_err(|e| ImageError::Tar { step: "serializing the config", source: e.into() })?;
-    let config_digest = format!("sha256:{}", sha256_hex(&config));
-
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": { "mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config.len() },
-        "layers": [{ "mediaType": LAYER_MEDIA_TYPE, "digest": layer_digest, "size": layer.len() }],
-    }))
-    .map_err(|e| ImageError::Tar {
-        step: "serializing the manifest",
-        source: e.into(),
-    })?;
-    let manifest_digest = format!("sha256:{}", sha256_hex(&manifest));
-
-    let tag = reference
-        .rsplit_once(':')
-        .map(|(_, t)| t)
-        .filter(|t| !t.contains('/'))
-        .unwrap_or("latest");
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": INDEX_MEDIA_TYPE,
-        "manifests": [{
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "digest": manifest_digest,
-            "size": manifest.len(),
-            "platform": { "architecture": arch, "os": "linux" },
-            "annotations": {
-                "io.containerd.image.name": reference,
-                "org.opencontainers.image.ref.name": tag,
-            },
-        }],
-    }))
-    .map_err(|e| ImageError::Tar {
-        step: "serializing the index",
-        source: e.into(),
-    })?;
-
-    let mut out = tar::Builder::new(Vec::new());
-    let mut add = |path: String, data: &[u8], kind: tar::EntryType, mode: u32| {
-        let mut h = header(kind, mode, data.len() as u64);
-        out.append_data(&mut h, path, data)
-    };
-    add(
-        "oci-layout".into(),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-        tar::EntryType::Regular,
-        0o644,
-    )
-    .map_err(tar_err("adding oci-layout"))?;
-    add("blobs/".into(), b"", tar::EntryType::Directory, 0o755)
-        .map_err(tar_err("adding blobs/"))?;
-    add(
-        "blobs/sha256/".into(),
-        b"",
-        tar::EntryType::Directory,
-        0o755,
-    )
-    .map_err(tar_err("adding blobs/sha256/"))?;
-    for (digest, data) in [
-        (&layer_digest, &layer),
-        (&config_digest, &config),
-        (&manifest_digest, &manifest),
-    ] {
-        let hex = digest.trim_start_matches("sha256:");
-        add(
-            format!("blobs/sha256/{hex}"),
-            data,
-            tar::EntryType::Regular,
-            0o644,
-        )
-        .map_err(tar_err("adding a blob"))?;
-    }
-    add("index.json".into(), &index, tar::EntryType::Regular, 0o644)
-        .map_err(tar_err("adding index.json"))?;
-    let bytes = out.into_inner().map_err(tar_err("finishing the archive"))?;
-
-    let werr = |source| ImageError::Write {
-        path: dest.to_path_buf(),
-        source,
-    };
-    let tmp = dest.with_extension("tar.tmp");
-    let mut f = fs::File::create(&tmp).map_err(werr)?;
-    f.write_all(&bytes).map_err(werr)?;
-    f.sync_all().map_err(werr)?;
-    fs::rename(&tmp, dest).map_err(werr)?;
-    Ok(OciImage {
-        archive: dest.to_path_buf(),
-        reference: reference.to_string(),
-        manifest_digest,
-    })
+    pack_archive(arch, &layer, &config, reference, dest)
 }
 
 /// A file of an image built by [`build_image_from_files`]: path inside the
@@ -321,9 +231,7 @@ pub fn build_image_from_files(
     pack_archive(arch, &layer, &config, reference, dest)
 }
 
-/// Writes the image-layout tar for one layer and its config (the part of
-/// [`build_image_from`] after the layer; kept separate so that function is
-/// unchanged).
+/// Writes the image-layout tar (manifest, index, blobs) for one layer and its config.
 fn pack_archive(
     arch: &str,
     layer: &[u8],

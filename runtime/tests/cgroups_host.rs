@@ -83,10 +83,10 @@ fn create_update_stats_freeze_remove() {
     assert!(cgroups::is_frozen(&p));
     cgroups::set_frozen(&p, false).unwrap();
     assert!(!cgroups::is_frozen(&p));
-    drop(g.child.take().map(|mut c| {
+    if let Some(mut c) = g.child.take() {
         c.kill().unwrap();
-        c.wait().unwrap()
-    }));
+        c.wait().unwrap();
+    }
     cgroups::remove(&p).unwrap();
     for (_, d) in &p.dirs {
         assert!(!d.exists(), "{} left behind", d.display());

@@ -88,10 +88,13 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         }),
     );
     let b = if unified() {
-        // v2 has no swappiness (brisk refuses it by name there; runc ignores it).
+        // v2 has no swappiness, OOM-killer switch or realtime budget (brisk refuses them by name
+        // there).
         b.set("/linux/resources/memory", json!({"limit": 67108864, "reservation": 33554432, "swap": 134217728}))
     } else {
-        b
+        b.set("/linux/resources/memory/disableOOMKiller", json!(true))
+            .set("/linux/resources/cpu/realtimePeriod", json!(1000000))
+            .set("/linux/resources/cpu/realtimeRuntime", json!(10000))
     };
     let id = run_sleeper(rt, &b, "values");
     if unified() {
@@ -113,10 +116,13 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         assert_eq!(read(&m.join("memory.soft_limit_in_bytes")), "33554432");
         assert_eq!(read(&m.join("memory.memsw.limit_in_bytes")), "134217728");
         assert_eq!(read(&m.join("memory.swappiness")), "30");
+        assert!(read(&m.join("memory.oom_control")).contains("oom_kill_disable 1"));
         let c = host_dir(&b, "cpu");
         assert_eq!(read(&c.join("cpu.shares")), "512");
         assert_eq!(read(&c.join("cpu.cfs_quota_us")), "50000");
         assert_eq!(read(&c.join("cpu.cfs_period_us")), "100000");
+        assert_eq!(read(&c.join("cpu.rt_period_us")), "1000000");
+        assert_eq!(read(&c.join("cpu.rt_runtime_us")), "10000");
         let s = host_dir(&b, "cpuset");
         assert_eq!(read(&s.join("cpuset.cpus")), "0");
         assert_eq!(read(&s.join("cpuset.mems")), "0");
@@ -316,7 +322,12 @@ fn brisk_applies_burst_and_idle() {
 fn brisk_refuses_what_it_cannot_honour() {
     let rt = RuntimeUnderTest::brisk();
     let cases = if unified() {
-        vec![(json!({"memory": {"swappiness": 10}}), "memory.swappiness"), (json!({"network": {"classID": 7}}), "network.classID")]
+        vec![
+            (json!({"memory": {"swappiness": 10}}), "memory.swappiness"),
+            (json!({"memory": {"disableOOMKiller": true}}), "memory.disableOOMKiller"),
+            (json!({"cpu": {"realtimeRuntime": 1000}}), "cpu.realtimeRuntime"),
+            (json!({"network": {"classID": 7}}), "network.classID"),
+        ]
     } else {
         vec![(json!({"network": {"classID": 7}}), "network.classID"), (json!({"unified": {"memory.high": "1000000"}}), "unified")]
     };

@@ -331,6 +331,10 @@ fn brisk_refuses_what_it_cannot_honour() {
     } else {
         vec![(json!({"network": {"classID": 7}}), "network.classID"), (json!({"unified": {"memory.high": "1000000"}}), "unified")]
     };
+    let mut cases = cases;
+    // A value the kernel refuses (no such device) is named too.
+    cases.push((json!({"blockIO": {"throttleReadBpsDevice": [{"major": 4000, "minor": 0, "rate": 1}]}}), "blockIO.throttleReadBpsDevice[0]"));
+    cases.push((json!({"cpu": {"shares": 1}}), "cpu.shares"));
     for (res, field) in cases {
         let b = sleeper().set("/linux/resources", res.clone());
         let id = rt.new_id("refuse");

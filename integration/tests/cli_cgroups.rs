@@ -401,3 +401,25 @@ fn events_stream_reports_oom(rt: &RuntimeUnderTest) {
     }
     rt.delete_force(&id).ok();
 }
+
+/// brisk-only (runc 1.1.5's `update` leaves device rules alone): `update -r` with device rules
+/// changes what the running container may open, without restarting it.
+#[test]
+fn brisk_update_changes_device_rules() {
+    let rt = RuntimeUnderTest::brisk();
+    let mut caps: Vec<&str> = brisk_integration::bundle::DEFAULT_CAPS.to_vec();
+    caps.push("CAP_MKNOD");
+    let b = sleeper().capabilities(&caps);
+    let id = run_sleeper(&rt, &b, "updev");
+    let open = "[ -e /dev/k ] || mknod /dev/k c 10 237; if (exec 3</dev/k); then echo OPENED; else echo DENIED; fi";
+    assert!(rt.exec(&id, &["sh", "-c", open]).ok().stdout.contains("DENIED"));
+    let f = b.scratch("devices.json");
+    let rules = json!({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 237, "access": "r"}]});
+    fs::write(&f, rules.to_string()).expect("writing devices.json");
+    rt.cmd(&["update", "-r", path_str(&f), &id]).ok();
+    assert!(rt.exec(&id, &["sh", "-c", open]).ok().stdout.contains("OPENED"));
+    // The default devices stayed usable throughout.
+    assert!(rt.exec(&id, &["sh", "-c", "echo x > /dev/null && echo NULL_OK"]).ok().stdout.contains("NULL_OK"));
+    assert_eq!(rt.status(&id), "running");
+    rt.delete_force(&id).ok();
+}

@@ -90,7 +90,13 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
     let b = if unified() {
         // v2 has no swappiness, OOM-killer switch or realtime budget (brisk refuses them by name
         // there).
-        b.set("/linux/resources/memory", json!({"limit": 67108864, "reservation": 33554432, "swap": 134217728}))
+        let b = b.set("/linux/resources/memory", json!({"limit": 67108864, "reservation": 33554432, "swap": 134217728}));
+        // hugetlb is a v2 controller here (on the hybrid host it is not enabled below the root).
+        if Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+            b.set("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 4194304}]))
+        } else {
+            b
+        }
     } else {
         b.set("/linux/resources/memory/disableOOMKiller", json!(true))
             .set("/linux/resources/cpu/realtimePeriod", json!(1000000))
@@ -108,6 +114,9 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         assert_eq!(read(&d.join("cpu.max")), "50000 100000");
         assert_eq!(read(&d.join("cpuset.cpus")), "0");
         assert_eq!(read(&d.join("pids.max")), "77");
+        if Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+            assert_eq!(read(&d.join("hugetlb.2MB.max")), "4194304");
+        }
         let io_max = read(&d.join("io.max"));
         assert!(io_max.contains(&format!("{maj}:{min} rbps=1048576 wbps=max riops=max wiops=100")), "io.max: {io_max}");
     } else {

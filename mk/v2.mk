@@ -1,6 +1,6 @@
 # cgroup v2 test lane; included by the top-level Makefile (-include mk/*.mk).
 #   v2-fetch   qemu-system-x86 (apt) on the host; Debian's stock kernel package unpacked into .build/v2
-#   test-v2    boot that kernel under QEMU (TCG; V2_ACCEL=kvm where KVM takes stock kernels) with a
+#   test-v2    boot that kernel under QEMU (KVM when a short probe boot works, else TCG) with a
 #              busybox initramfs, the host root read-only over 9p under a tmpfs overlay and only
 #              cgroup2 mounted, and run the cgroup tests there (scripts/v2-guest/test-v2.sh).
 #              Prints the guest console and "v2: PASS" / "v2: FAIL ..." and fails accordingly.

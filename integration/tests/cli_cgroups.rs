@@ -88,10 +88,19 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         }),
     );
     let b = if unified() {
-        // v2 has no swappiness (brisk refuses it by name there; runc ignores it).
-        b.set("/linux/resources/memory", json!({"limit": 67108864, "reservation": 33554432, "swap": 134217728}))
+        // v2 has no swappiness, OOM-killer switch or realtime budget (brisk refuses them by name
+        // there).
+        let b = b.set("/linux/resources/memory", json!({"limit": 67108864, "reservation": 33554432, "swap": 134217728}));
+        // hugetlb is a v2 controller here (on the hybrid host it is not enabled below the root).
+        if Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+            b.set("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 4194304}]))
+        } else {
+            b
+        }
     } else {
-        b
+        b.set("/linux/resources/memory/disableOOMKiller", json!(true))
+            .set("/linux/resources/cpu/realtimePeriod", json!(1000000))
+            .set("/linux/resources/cpu/realtimeRuntime", json!(10000))
     };
     let id = run_sleeper(rt, &b, "values");
     if unified() {
@@ -105,6 +114,9 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         assert_eq!(read(&d.join("cpu.max")), "50000 100000");
         assert_eq!(read(&d.join("cpuset.cpus")), "0");
         assert_eq!(read(&d.join("pids.max")), "77");
+        if Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+            assert_eq!(read(&d.join("hugetlb.2MB.max")), "4194304");
+        }
         let io_max = read(&d.join("io.max"));
         assert!(io_max.contains(&format!("{maj}:{min} rbps=1048576 wbps=max riops=max wiops=100")), "io.max: {io_max}");
     } else {
@@ -113,10 +125,13 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         assert_eq!(read(&m.join("memory.soft_limit_in_bytes")), "33554432");
         assert_eq!(read(&m.join("memory.memsw.limit_in_bytes")), "134217728");
         assert_eq!(read(&m.join("memory.swappiness")), "30");
+        assert!(read(&m.join("memory.oom_control")).contains("oom_kill_disable 1"));
         let c = host_dir(&b, "cpu");
         assert_eq!(read(&c.join("cpu.shares")), "512");
         assert_eq!(read(&c.join("cpu.cfs_quota_us")), "50000");
         assert_eq!(read(&c.join("cpu.cfs_period_us")), "100000");
+        assert_eq!(read(&c.join("cpu.rt_period_us")), "1000000");
+        assert_eq!(read(&c.join("cpu.rt_runtime_us")), "10000");
         let s = host_dir(&b, "cpuset");
         assert_eq!(read(&s.join("cpuset.cpus")), "0");
         assert_eq!(read(&s.join("cpuset.mems")), "0");
@@ -316,10 +331,19 @@ fn brisk_applies_burst_and_idle() {
 fn brisk_refuses_what_it_cannot_honour() {
     let rt = RuntimeUnderTest::brisk();
     let cases = if unified() {
-        vec![(json!({"memory": {"swappiness": 10}}), "memory.swappiness"), (json!({"network": {"classID": 7}}), "network.classID")]
+        vec![
+            (json!({"memory": {"swappiness": 10}}), "memory.swappiness"),
+            (json!({"memory": {"disableOOMKiller": true}}), "memory.disableOOMKiller"),
+            (json!({"cpu": {"realtimeRuntime": 1000}}), "cpu.realtimeRuntime"),
+            (json!({"network": {"classID": 7}}), "network.classID"),
+        ]
     } else {
         vec![(json!({"network": {"classID": 7}}), "network.classID"), (json!({"unified": {"memory.high": "1000000"}}), "unified")]
     };
+    let mut cases = cases;
+    // A value the kernel refuses (no such device) is named too.
+    cases.push((json!({"blockIO": {"throttleReadBpsDevice": [{"major": 4000, "minor": 0, "rate": 1}]}}), "blockIO.throttleReadBpsDevice[0]"));
+    cases.push((json!({"cpu": {"shares": 1}}), "cpu.shares"));
     for (res, field) in cases {
         let b = sleeper().set("/linux/resources", res.clone());
         let id = rt.new_id("refuse");
@@ -384,5 +408,27 @@ fn events_stream_reports_oom(rt: &RuntimeUnderTest) {
             break;
         }
     }
+    rt.delete_force(&id).ok();
+}
+
+/// brisk-only (runc 1.1.5's `update` leaves device rules alone): `update -r` with device rules
+/// changes what the running container may open, without restarting it.
+#[test]
+fn brisk_update_changes_device_rules() {
+    let rt = RuntimeUnderTest::brisk();
+    let mut caps: Vec<&str> = brisk_integration::bundle::DEFAULT_CAPS.to_vec();
+    caps.push("CAP_MKNOD");
+    let b = sleeper().capabilities(&caps);
+    let id = run_sleeper(&rt, &b, "updev");
+    let open = "[ -e /dev/k ] || mknod /dev/k c 10 237; if (exec 3</dev/k); then echo OPENED; else echo DENIED; fi";
+    assert!(rt.exec(&id, &["sh", "-c", open]).ok().stdout.contains("DENIED"));
+    let f = b.scratch("devices.json");
+    let rules = json!({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 237, "access": "r"}]});
+    fs::write(&f, rules.to_string()).expect("writing devices.json");
+    rt.cmd(&["update", "-r", path_str(&f), &id]).ok();
+    assert!(rt.exec(&id, &["sh", "-c", open]).ok().stdout.contains("OPENED"));
+    // The default devices stayed usable throughout.
+    assert!(rt.exec(&id, &["sh", "-c", "echo x > /dev/null && echo NULL_OK"]).ok().stdout.contains("NULL_OK"));
+    assert_eq!(rt.status(&id), "running");
     rt.delete_force(&id).ok();
 }

@@ -10,12 +10,17 @@ out=$top/.build/v2
 mkdir -p "$out"
 
 if ! command -v qemu-system-x86_64 >/dev/null; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-system-x86
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-system-x86 ||
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-system-x86; }
 fi
 
 if ! ls "$out"/kernel/boot/vmlinuz-* >/dev/null 2>&1; then
 	# The versioned image package linux-image-amd64 points at (e.g. linux-image-6.1.0-56-amd64).
-	pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		apt-get update
+		pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
 	[ -n "$pkg" ] || { echo "fetch: cannot resolve linux-image-amd64's kernel package" >&2; exit 1; }
 	(cd "$out" && rm -f linux-image-*.deb && apt-get download "$pkg")
 	rm -rf "$out/kernel.tmp"

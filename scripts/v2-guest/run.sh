@@ -3,7 +3,8 @@
 # overlay, only cgroup2 mounted) and run SCRIPT inside it; the serial console goes to LOG.
 # Prints the console and exits 0 only if the guest printed "V2-GUEST-RESULT: PASS".
 # Usage: run.sh SCRIPT LOG
-#   V2_ACCEL=kvm to use KVM (default tcg: this host's /dev/kvm only takes patched guest kernels)
+#   V2_ACCEL=auto|kvm|tcg (default auto: KVM if /dev/kvm boots this stock kernel in a short probe,
+#   else TCG software emulation — this project's hosts only take patched kernels under KVM)
 #   V2_MEM (MiB, default 2048), V2_CPUS (default 2), V2_TIMEOUT (seconds, default 3000)
 set -euo pipefail
 script=$(realpath "$1") log=$2
@@ -14,17 +15,34 @@ initrd=$out/initramfs.cpio.gz
 if [ ! -s "$initrd" ] || [ "$initrd" -ot "$top/scripts/v2-guest/init" ] || [ "$initrd" -ot "$top/scripts/v2-guest/initramfs.sh" ]; then
 	bash "$top/scripts/v2-guest/initramfs.sh" "$out/kernel" "$initrd"
 fi
-accel=${V2_ACCEL:-tcg}
-accel_opt=tcg,thread=multi
-[ "$accel" = kvm ] && accel_opt=kvm
-: >"$log"
+
+# boot ACCEL SCRIPT LOG TIMEOUT
+boot() {
+	local accel=$1 cpu=max
+	[ "$accel" = kvm ] && cpu=host
+	[ "$accel" = tcg ] && accel=tcg,thread=multi
+	: >"$3"
+	timeout "$4" qemu-system-x86_64 \
+		-machine q35 -accel "$accel" -cpu "$cpu" -smp "${V2_CPUS:-2}" -m "${V2_MEM:-2048}" \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 loglevel=4 brisk.run=$2" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		-display none -monitor none -serial "file:$3" -no-reboot -nic none
+}
+
+accel=${V2_ACCEL:-auto}
+if [ "$accel" = auto ]; then
+	accel=tcg
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		echo 'echo "V2-GUEST-RESULT: PASS"' >"$out/probe.sh"
+		if boot kvm "$out/probe.sh" "$out/probe.log" 60 >/dev/null 2>&1 && grep -q '^V2-GUEST-RESULT: PASS' "$out/probe.log"; then
+			accel=kvm
+		fi
+	fi
+fi
+echo "v2: booting $(basename "$kernel") with $accel"
 set +e
-timeout "${V2_TIMEOUT:-3000}" qemu-system-x86_64 \
-	-machine q35 -accel "$accel_opt" -cpu max -smp "${V2_CPUS:-2}" -m "${V2_MEM:-2048}" \
-	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 loglevel=4 brisk.run=$script" \
-	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-	-display none -monitor none -serial "file:$log" -no-reboot -nic none
+boot "$accel" "$script" "$log" "${V2_TIMEOUT:-3000}"
 rc=$?
 set -e
 cat "$log"

@@ -109,8 +109,9 @@ pub fn full_list(spec: &[LinuxDeviceCgroup], devices: &[LinuxDevice]) -> Result<
 pub fn apply(p: &Placement, spec: &[LinuxDeviceCgroup], devices: &[LinuxDevice]) -> Result<(), CgroupError> {
     let rules = full_list(spec, devices)?;
     if let Some(d) = p.v1_dir("devices") {
-        for r in &rules {
-            write(&d.join(if r.allow { "devices.allow" } else { "devices.deny" }), &r.v1_line())?;
+        let current = std::fs::read_to_string(d.join("devices.list")).unwrap_or_default();
+        for (file, line) in v1_writes(&current, &rules) {
+            write(&d.join(file), &line)?;
         }
         return Ok(());
     }
@@ -124,6 +125,35 @@ pub fn apply(p: &Placement, spec: &[LinuxDeviceCgroup], devices: &[LinuxDevice])
         return Ok(());
     }
     Err(field("devices", "no v1 devices hierarchy is mounted on this host"))
+}
+
+/// The devices.allow / devices.deny writes that take a v1 device cgroup whose devices.list reads
+/// `current` to the state `rules` describe. When both are allow lists (the usual case, and every
+/// live update of a runc-style config) only the differences are written, new allows first, so a
+/// device allowed before and after is never denied in between (runc's devices emulator
+/// transition). Otherwise the rules are written in order from a reset.
+pub fn v1_writes(current: &str, rules: &[Rule]) -> Vec<(&'static str, String)> {
+    let (default_allow, target) = reduce(rules);
+    let cur: Vec<Rule> = current.lines().filter_map(Rule::parse_allow).collect();
+    let cur_is_allow_list = !current.trim().is_empty() && !cur.iter().any(|r| r.typ == 'a');
+    if default_allow || !cur_is_allow_list {
+        return rules.iter().map(|r| (if r.allow { "devices.allow" } else { "devices.deny" }, r.v1_line())).collect();
+    }
+    let mut out = Vec::new();
+    for t in &target {
+        let have = cur.iter().find(|c| c.same_device(t)).map(|c| c.access.as_str()).unwrap_or("");
+        if t.access.chars().any(|a| !have.contains(a)) {
+            out.push(("devices.allow", t.v1_line()));
+        }
+    }
+    for c in &cur {
+        let keep = target.iter().find(|t| t.same_device(c)).map(|t| t.access.as_str()).unwrap_or("");
+        let drop: String = c.access.chars().filter(|a| !keep.contains(*a)).collect();
+        if !drop.is_empty() {
+            out.push(("devices.deny", Rule { access: drop, allow: false, ..c.clone() }.v1_line()));
+        }
+    }
+    out
 }
 
 /// What a v1 device cgroup would hold after writing `rules` to a fresh (allow-all) group: the
@@ -383,6 +413,24 @@ mod tests {
         // Allow-all resets the list.
         let (default_allow, ex) = reduce(&[r(false, 'c', Some(1), Some(3), "rwm"), r(true, 'a', None, None, "rwm")]);
         assert!(default_allow && ex.is_empty());
+    }
+
+    #[test]
+    fn v1_transitions() {
+        let mut rules = vec![r(false, 'a', None, None, "rwm")];
+        rules.extend(DEFAULT_ALLOWED.iter().filter_map(|s| Rule::parse_allow(s)));
+        // A fresh cgroup (allow all): the rules in order, starting with the reset.
+        let w = v1_writes("a *:* rwm\n", &rules);
+        assert_eq!(w[0], ("devices.deny", "a".to_string()));
+        assert_eq!(w.len(), rules.len());
+        // The same allow list again: nothing to write.
+        let list: String = DEFAULT_ALLOWED.iter().map(|l| format!("{l}\n")).collect();
+        assert!(v1_writes(&list, &rules).is_empty());
+        // Adding /dev/kmsg read and dropping tun/tap: one allow, then one deny, no reset.
+        let mut more = rules.clone();
+        more.push(r(true, 'c', Some(1), Some(11), "r"));
+        more.push(r(false, 'c', Some(10), Some(200), "rwm"));
+        assert_eq!(v1_writes(&list, &more), vec![("devices.allow", "c 1:11 r".to_string()), ("devices.deny", "c 10:200 rwm".to_string())]);
     }
 
     #[test]

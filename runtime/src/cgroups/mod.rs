@@ -34,6 +34,9 @@ pub enum CgroupError {
     /// A `linux.resources` field this host cannot honour, or an invalid value in it.
     #[error("linux.resources.{field}: {reason}")]
     Field { field: String, reason: String },
+    /// The kernel refused a value (out of range, above the parent's, device unknown...).
+    #[error("linux.resources.{field}: writing {value:?} to {path}: {source}")]
+    FieldWrite { field: String, value: String, path: PathBuf, #[source] source: std::io::Error },
     #[error("cgroup: {reason}")]
     Invalid { reason: String },
     #[error("cgroup eBPF device filter: {step}: {source}")]
@@ -294,7 +297,10 @@ pub(crate) fn write_field(dir: &Path, file: &str, value: &str, name: &str) -> Re
     if !path.exists() {
         return Err(field(name, format!("{} does not exist (controller or feature not available on this host)", path.display())));
     }
-    write(&path, value)
+    match write(&path, value) {
+        Err(CgroupError::Io { source, .. }) => Err(CgroupError::FieldWrite { field: name.into(), value: value.into(), path, source }),
+        other => other,
+    }
 }
 
 pub(crate) fn read(path: &Path) -> Result<String, CgroupError> {

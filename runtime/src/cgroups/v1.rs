@@ -122,7 +122,7 @@ fn memory(d: &Path, m: &LinuxMemory, mode: Mode) -> Result<(), CgroupError> {
             return Ok(());
         }
         match write_field(d, "memory.limit_in_bytes", &limit.to_string(), "memory.limit") {
-            Err(CgroupError::Io { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+            Err(CgroupError::FieldWrite { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
                 let usage = read(&d.join("memory.usage_in_bytes")).unwrap_or_default();
                 let max = read(&d.join("memory.max_usage_in_bytes")).unwrap_or_default();
                 Err(field("memory.limit", format!("unable to set memory limit to {limit} (current usage: {}, peak usage: {})", usage.trim(), max.trim())))
@@ -205,7 +205,7 @@ fn cpu(d: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
             Ok(()) => {}
             // A period shorter than the current one can be refused (old quota / new period above
             // the parent's); with a quota coming, retry after it, as runc does.
-            Err(CgroupError::Io { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) && quota != 0 => period_pending = Some(period),
+            Err(CgroupError::FieldWrite { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) && quota != 0 => period_pending = Some(period),
             Err(e) => return Err(e),
         }
     }

@@ -162,7 +162,12 @@ fn cpu(d: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
         return Err(field("cpu.realtimeRuntime", "cgroup v2 has no realtime scheduling controller"));
     }
-    let w = cpu_shares_to_weight(c.shares().unwrap_or(0));
+    let shares = c.shares().unwrap_or(0);
+    if shares != 0 && !(2..=262144).contains(&shares) {
+        // The v1 kernel clamps and runc reports the bound; the conversion is only defined inside it.
+        return Err(field("cpu.shares", format!("{shares} is outside the cpu-shares range [2, 262144]")));
+    }
+    let w = cpu_shares_to_weight(shares);
     if w != 0 {
         write_field(d, "cpu.weight", &w.to_string(), "cpu.shares")?;
     }
@@ -373,6 +378,7 @@ mod tests {
             (r#"{"memory":{"swappiness":10}}"#, "memory.swappiness"),
             (r#"{"memory":{"disableOOMKiller":true}}"#, "memory.disableOOMKiller"),
             (r#"{"cpu":{"realtimeRuntime":100}}"#, "cpu.realtimeRuntime"),
+            (r#"{"cpu":{"shares":1}}"#, "cpu.shares"),
             (r#"{"network":{"classID":3}}"#, "network.classID"),
             (r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":100}]}}"#, "blockIO.weightDevice[0]"),
             (r#"{"unified":{"hugetlb.2MB.max":"1"}}"#, "controller \"hugetlb\" is not available"),

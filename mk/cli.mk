@@ -5,8 +5,8 @@
 #   test-cli-runc   runc variants only
 #   test-cli-brisk  brisk variants only
 
-CLI_TESTS := --test cli_process --test cli_namespaces --test cli_lifecycle --test cli_exec \
-             --test cli_hooks --test cli_errors --test cli_spec
+# Every integration/tests/cli_*.rs file, so a new suite cannot be forgotten here.
+CLI_TESTS := $(patsubst integration/tests/%.rs,--test %,$(sort $(wildcard integration/tests/cli_*.rs)))
 CLI_TEST_THREADS ?= 2
 
 .PHONY: test-cli test-cli-runc test-cli-brisk

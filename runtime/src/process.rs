@@ -268,7 +268,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
             }
             Some((FromInit::SeccompNotify, mut fds)) => {
                 let fd = fds.pop().ok_or(SpawnError::Protocol { step: "seccomp notify without fd" })?;
-                forward_seccomp_fd(spec, &state, fd)?;
+                forward_seccomp_fd(spec, &state, fd, pid, Status::Creating)?;
             }
             Some((FromInit::Ready, _)) => break,
             Some((FromInit::Error { step, message }, _)) => return Err(Error::Init { step, message }),
@@ -365,14 +365,22 @@ fn connect_console(c: Option<ConsoleSocket>) -> Result<Option<OwnedFd>, Error> {
     }
 }
 
-fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd) -> Result<(), Error> {
+/// Hand a seccomp notify fd to the agent at listenerPath (config-linux.md "seccomp"): the
+/// container state as of now plus the pid of the process the filter belongs to — the init during
+/// create, the exec'd process for an exec (runc sends the same).
+fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd, pid: i32, status: Status) -> Result<(), Error> {
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let Some(listener) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
         return Err(SpawnError::Protocol { step: "seccomp notify fd without listenerPath" }.into());
     };
-    let metadata = seccomp.and_then(|s| s.listener_metadata().clone());
-    let sj = serde_json::to_string(&state.oci_json(Status::Creating)).unwrap_or_default();
-    crate::security::send_to_listener(listener, fd.as_fd(), &sj, metadata.as_deref())?;
+    let msg = crate::security::ContainerProcessState {
+        oci_version: crate::spec::OCI_VERSION.to_string(),
+        fds: vec![crate::security::SECCOMP_FD_NAME.to_string()],
+        pid,
+        metadata: seccomp.and_then(|s| s.listener_metadata().clone()).filter(|m| !m.is_empty()),
+        state: state.oci_json(status),
+    };
+    crate::security::send_process_state(listener, fd.as_fd(), &msg)?;
     Ok(())
 }
 
@@ -593,7 +601,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<S
             Ok(None) | Ok(Some((FromInit::Ready, _))) => {}
             Ok(Some((FromInit::SeccompNotify, mut fds))) => {
                 if let Some(fd) = fds.pop() {
-                    forward_seccomp_fd(&bundle.spec, &c.state, fd)?;
+                    forward_seccomp_fd(&bundle.spec, &c.state, fd, pid, status)?;
                 }
                 continue;
             }

@@ -4,3 +4,4 @@ pub mod bundle;
 pub mod runtime_cli;
 pub mod containerd;
 pub mod image;
+pub mod attack;

@@ -175,10 +175,12 @@ pub fn with_fds(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> Vec<OwnedFd> {
     moved.into_iter().map(|(fd, _)| fd).collect()
 }
 
-/// A temp file with `content`, opened read-only.
+/// An unlinked temp file holding `content`, positioned at its start.
 pub fn temp_file_fd(content: &str) -> OwnedFd {
+    use std::io::Seek;
     let mut f = tempfile::tempfile().expect("tempfile");
     f.write_all(content.as_bytes()).expect("write tempfile");
+    f.rewind().expect("rewind tempfile");
     f.into()
 }
 

@@ -4,8 +4,11 @@
 //!
 //! Results (recorded from runs on this host; Debian's runc 1.1.5+ds1-1+deb12u1 carries the
 //! CVE-2024-21626 fix):
-//! * `attack_21626_init_cwd_proc_self_fd` — runc 1.1.5: blocked, brisk: blocked
-//! * `attack_21626_exec_cwd_proc_self_fd` — runc 1.1.5: blocked, brisk: blocked
+//! * `attack_21626_init_cwd_proc_self_fd` — runc 1.1.5: blocked (create fails: "mkdir
+//!   /proc/self/fd/N: not a directory / no such file"), brisk: blocked (create fails: ENOENT /
+//!   ENOTDIR creating or entering the cwd)
+//! * `attack_21626_exec_cwd_proc_self_fd` — runc 1.1.5: blocked (exec fails: chdir ENOTDIR/ENOENT),
+//!   brisk: blocked (exec fails: chdir ENOENT/ENOTDIR)
 //! * `init_sees_only_stdio_fds` — runc 1.1.5: blocked (no leak), brisk: blocked
 //! * `init_sees_exactly_preserved_fds` — runc 1.1.5: blocked, brisk: blocked
 //! * `exec_sees_only_stdio_fds` — runc 1.1.5: blocked, brisk: blocked
@@ -50,7 +53,7 @@ fn running(rt: &RuntimeUnderTest, prefix: &str) -> (Bundle, String) {
     (b, id)
 }
 
-// runc 1.1.5 (Debian deb12u1, patched): blocked, brisk: blocked.
+// runc 1.1.5 (Debian deb12u1, patched): blocked (refused), brisk: blocked (refused).
 fn attack_21626_init_cwd_proc_self_fd(rt: &RuntimeUnderTest) {
     let mut refused = 0;
     for n in 3..=10 {
@@ -58,18 +61,17 @@ fn attack_21626_init_cwd_proc_self_fd(rt: &RuntimeUnderTest) {
         let id = rt.new_id("cve21626-init");
         let r = rt.run(&id, &b);
         eprintln!("RESULT {:?} cwd=/proc/self/fd/{n}: status {} stdout {:?} stderr {:?}", rt.kind(), r.status, r.stdout, r.stderr);
-        if r.status.success() {
-            assert!(!escaped(&r.stdout), "CVE-2024-21626: init with cwd /proc/self/fd/{n} reached the host:\n{}", r.stdout);
-        } else {
+        assert!(!escaped(&r.stdout), "CVE-2024-21626: init with cwd /proc/self/fd/{n} reached the host:\n{}", r.stdout);
+        if !r.status.success() {
             refused += 1;
-            assert!(!escaped(&r.stdout), "CVE-2024-21626: init with cwd /proc/self/fd/{n} reached the host before failing:\n{}", r.stdout);
         }
         let _ = rt.delete_force(&id);
     }
-    eprintln!("{:?}: {refused} of 8 creates refused", rt.kind());
+    // Both runtimes refuse every one of them (the fds are runtime-internal or closed).
+    assert_eq!(refused, 8, "a cwd of /proc/self/fd/N (N = 3..10) must be refused");
 }
 
-// runc 1.1.5 (Debian deb12u1, patched): blocked, brisk: blocked.
+// runc 1.1.5 (Debian deb12u1, patched): blocked (refused), brisk: blocked (refused).
 fn attack_21626_exec_cwd_proc_self_fd(rt: &RuntimeUnderTest) {
     let (_b, id) = running(rt, "cve21626-exec");
     for n in 3..=10 {
@@ -77,6 +79,7 @@ fn attack_21626_exec_cwd_proc_self_fd(rt: &RuntimeUnderTest) {
         let r = rt.cmd(&["exec", "--cwd", &cwd, &id, "sh", "-c", CLIMB]);
         eprintln!("RESULT {:?} exec --cwd {cwd}: status {} stdout {:?} stderr {:?}", rt.kind(), r.status, r.stdout, r.stderr);
         assert!(!escaped(&r.stdout), "CVE-2024-21626: exec with cwd {cwd} reached the host:\n{}", r.stdout);
+        assert!(!r.status.success(), "exec with cwd {cwd} must be refused:\n{}", r.stdout);
     }
     rt.delete_force(&id).ok();
 }

@@ -133,6 +133,19 @@ fn set_nonblock(fd: &OwnedFd, on: bool) {
     fcntl(fd, FcntlArg::F_SETFL(flags)).expect("F_SETFL");
 }
 
+/// A spawned runtime command that is killed and reaped if the test fails before waiting for it.
+#[derive(Debug)]
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Read `r` to EOF in a background thread.
 pub fn drain(r: OwnedFd) -> JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
@@ -265,30 +278,43 @@ pub enum Decision {
     Continue,
 }
 
-/// A seccomp notify agent on a unix socket (`linux.seccomp.listenerPath`): accepts one runtime
-/// connection, receives the container state and the notify fd, then answers notifications with
-/// `decisions` in order until they run out or the fd reports the filter gone.
+/// A seccomp notify agent on a unix socket (`linux.seccomp.listenerPath`). For each entry of
+/// `sessions`, in order, it accepts one runtime connection (one per process that loads the filter:
+/// the init, then each exec), receives the container state and the notify fd, and answers
+/// notifications with that session's decisions until they run out or the filter is gone.
 #[derive(Debug)]
 pub struct NotifyAgent {
-    handle: Option<JoinHandle<Result<AgentReport, String>>>,
+    handle: Option<JoinHandle<Result<Vec<AgentReport>, String>>>,
 }
 
 impl NotifyAgent {
-    /// Bind `path` and serve in a background thread.
+    /// Bind `path` and serve `decisions` for a single connection in a background thread.
     pub fn listen(path: &Path, decisions: Vec<Decision>) -> NotifyAgent {
+        Self::listen_sessions(path, vec![decisions])
+    }
+
+    /// Bind `path` and serve one connection per entry of `sessions`.
+    pub fn listen_sessions(path: &Path, sessions: Vec<Vec<Decision>>) -> NotifyAgent {
         let listener = UnixListener::bind(path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
-        let handle = std::thread::spawn(move || serve(listener, decisions));
+        let handle = std::thread::spawn(move || sessions.into_iter().map(|d| serve(&listener, d)).collect());
         NotifyAgent { handle: Some(handle) }
     }
 
-    /// Wait for the agent to finish (all decisions used, or the filter went away).
-    pub fn report(mut self) -> AgentReport {
-        let h = self.handle.take().expect("report() called once");
+    /// Wait for the agent to finish and return the single session's report.
+    pub fn report(self) -> AgentReport {
+        let mut all = self.reports();
+        assert_eq!(all.len(), 1, "report() is for single-session agents");
+        all.remove(0)
+    }
+
+    /// Wait for the agent to finish every session.
+    pub fn reports(mut self) -> Vec<AgentReport> {
+        let h = self.handle.take().expect("reports() called once");
         h.join().expect("agent thread panicked").unwrap_or_else(|e| panic!("seccomp agent: {e}"))
     }
 }
 
-fn serve(listener: UnixListener, decisions: Vec<Decision>) -> Result<AgentReport, String> {
+fn serve(listener: &UnixListener, decisions: Vec<Decision>) -> Result<AgentReport, String> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let (stream, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
     let mut buf = vec![0u8; 64 * 1024];

@@ -251,9 +251,9 @@ fn attack_5736_shebang_entrypoint(kind: Kind) {
     rt.track(&vid);
     v.write_config();
     let (r, w) = attack::full_pipe();
-    let mut create = spawn_on_pipe(&rt, &["create", "--bundle", path_str(v.path()), &vid], &w);
+    let mut create = attack::ChildGuard(spawn_on_pipe(&rt, &["create", "--bundle", path_str(v.path()), &vid], &w));
     drop(w);
-    let st = create.wait().expect("wait create");
+    let st = create.0.wait().expect("wait create");
     assert!(st.success(), "create failed: {st}");
     let start = rt.start(&vid);
     let pid = wait_interpreter(&script, &v, &mut || rt.status(&vid) == "stopped");
@@ -284,19 +284,19 @@ fn attack_5736_shebang_exec(kind: Kind) {
     rt.run_detached(&vid, &v).ok();
     rt.wait_output(&vid, &v, "started");
     let (r, w) = attack::full_pipe();
-    let mut exec = spawn_on_pipe(&rt, &["exec", &vid, &script], &w);
+    let mut exec = attack::ChildGuard(spawn_on_pipe(&rt, &["exec", &vid, &script], &w));
     drop(w);
-    let exec_pid = exec.id();
+    let exec_pid = exec.0.id();
     // The runtime CLI itself may be the one reporting the failed exec (runc does).
     let cli_blocked = || {
         fs::read_dir(format!("/proc/{exec_pid}/task"))
             .map(|rd| rd.flatten().any(|t| fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write"))))
             .unwrap_or(false)
     };
-    let pid = wait_interpreter(&script, &v, &mut || cli_blocked() || exec.try_wait().ok().flatten().is_some());
+    let pid = wait_interpreter(&script, &v, &mut || cli_blocked() || exec.0.try_wait().ok().flatten().is_some());
     let grab = pid.map(|pid| a.grab(pid, "exec"));
     let drained = attack::drain(r);
-    let st = exec.wait().expect("wait exec");
+    let st = exec.0.wait().expect("wait exec");
     let printed = String::from_utf8_lossy(&drained.join().unwrap_or_default()).trim_start_matches('.').to_string();
     assert!(!st.success(), "exec of a #!/proc/self/exe script cannot succeed (the runtime binary rejects the script path as a command, or the exec fails)");
     match grab {

@@ -25,6 +25,8 @@
 //!   exe for writing fails with ETXTBSY; the held exe reopened for writing after the binary stops
 //!   running fails with EROFS (brisk: read-only bind mount of its binary; Debian's runc build
 //!   likewise runs its init from a read-only mount — `readlink` shows "/" for both).
+//! * `attack_5736_while_created_default_caps` — runc 1.1.5: blocked, brisk: blocked (without
+//!   CAP_SYS_PTRACE the non-dumpable init's exe cannot even be opened: EACCES).
 //! * `attack_5736_shebang_entrypoint`, `attack_5736_shebang_exec` — runc 1.1.5: blocked, brisk:
 //!   blocked. On this kernel the exec of the `#!/proc/self/exe` script fails with ENOENT for both
 //!   runtimes (the interpreter is not resolvable from the runtime's init), so the binary never runs
@@ -58,7 +60,12 @@ macro_rules! both {
     };
 }
 
-both!(attack_5736_while_created, attack_5736_shebang_entrypoint, attack_5736_shebang_exec);
+both!(
+    attack_5736_while_created,
+    attack_5736_while_created_default_caps,
+    attack_5736_shebang_entrypoint,
+    attack_5736_shebang_exec,
+);
 
 /// The attacker, run in container A: `attack.sh <pid in the shared pid ns> <tag>`. Writes what it
 /// achieved to /ctl/<tag>.grab (after steps 1-2) and /ctl/<tag>.result (after step 3, which waits
@@ -101,12 +108,18 @@ struct Attacker<'a> {
 }
 
 impl<'a> Attacker<'a> {
+    /// With CAP_SYS_PTRACE and CAP_DAC_OVERRIDE, so that PR_SET_DUMPABLE 0 does not hide the target
+    /// and the defence underneath is what gets tested.
     fn start(rt: &'a RuntimeUnderTest) -> Attacker<'a> {
+        Self::start_with_caps(rt, &["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE"])
+    }
+
+    fn start_with_caps(rt: &'a RuntimeUnderTest, extra_caps: &[&'static str]) -> Attacker<'a> {
         let b = Bundle::new();
         let ctl = attack::ctl_dir(&b, "ctl");
         fs::write(b.rootfs().join("attack.sh"), ATTACK_SH).expect("write attack.sh");
         let mut caps: Vec<&str> = DEFAULT_CAPS.to_vec();
-        caps.extend(["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE"]);
+        caps.extend_from_slice(extra_caps);
         let b = b.bind(&ctl, "/ctl", &[]).capabilities(&caps).sh("echo started; exec sleep 1000");
         let id = rt.new_id("cve5736-attacker");
         rt.run_detached(&id, &b).ok();
@@ -210,6 +223,27 @@ fn never_ran(kind: Kind, copy: &BinaryCopy, what: &str) {
     eprintln!("RESULT {kind:?}: the runtime binary never ran as the script's interpreter\n{what}");
     assert_eq!(copy.hash(), copy.original_hash(), "the runtime binary copy was modified");
     assert!(what.to_lowercase().contains("no such file"), "the script's exec failed for another reason than a missing interpreter:\n{what}");
+}
+
+// runc 1.1.5: blocked (EACCES: init not dumpable), brisk: blocked (EACCES: init not dumpable).
+//
+// The usual configuration: without CAP_SYS_PTRACE the attacker cannot even open the waiting
+// init's /proc/<pid>/exe, because the init runs with PR_SET_DUMPABLE 0.
+fn attack_5736_while_created_default_caps(kind: Kind) {
+    let (rt, copy) = attack::runtime_with_copy(kind);
+    let a = Attacker::start_with_caps(&rt, &[]);
+    let v = a.victim_bundle().args(&["sleep", "1000"]);
+    let vid = rt.new_id("cve5736-victim");
+    rt.create(&vid, &v).ok();
+    let grab = a.grab(host_pid(&rt, &vid), "created");
+    rt.start(&vid).ok();
+    let pid = host_pid(&rt, &vid);
+    attack::wait_for("the victim to exec its program", || attack::cmdline(pid).first().map(String::as_str) == Some("sleep"));
+    assert_not_busy(&copy);
+    let result = a.finish("created");
+    assert_blocked(kind, &copy, &grab, &result);
+    assert!(grab.contains("grab failed"), "a container process without CAP_SYS_PTRACE opened the non-dumpable init's exe:\n{grab}");
+    rt.delete_force(&vid).ok();
 }
 
 fn evil_script(b: &Bundle) -> String {

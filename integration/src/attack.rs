@@ -270,12 +270,16 @@ pub struct AgentReport {
 }
 
 /// How the agent answers one notification.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub enum Decision {
     /// Fail the syscall with this errno.
     Errno(i32),
     /// Let the kernel run the syscall (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
     Continue,
+    /// Report the notifying process's pid on `notified`, keep the syscall suspended until
+    /// `release` receives (or its sender is dropped), then continue it. Holds a process at a
+    /// chosen syscall, deterministically, while a test inspects it.
+    Hold { notified: std::sync::mpsc::Sender<u32>, release: std::sync::mpsc::Receiver<()> },
 }
 
 /// A seccomp notify agent on a unix socket (`linux.seccomp.listenerPath`). For each entry of
@@ -335,12 +339,17 @@ fn serve(listener: &UnixListener, decisions: Vec<Decision>) -> Result<AgentRepor
     let state: serde_json::Value = serde_json::from_slice(&buf[..n]).map_err(|e| format!("state is not JSON ({e}): {:?}", String::from_utf8_lossy(&buf[..n])))?;
     let notify = notify.ok_or_else(|| format!("no fd came with the state {state}"))?;
     let mut syscalls = Vec::new();
-    for d in decisions {
+    let mut decisions = decisions.into_iter();
+    let mut current = decisions.next();
+    while let Some(d) = current.as_ref() {
         // SAFETY: seccomp_notif is plain old data; the kernel requires it zeroed before RECV.
         let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: RECV writes one seccomp_notif into `req`, which is that size.
         let rc = unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
         if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
             // ENOENT: every process with the filter is gone.
             break;
         }
@@ -351,12 +360,25 @@ fn serve(listener: &UnixListener, decisions: Vec<Decision>) -> Result<AgentRepor
         match d {
             Decision::Errno(e) => resp.error = -e,
             Decision::Continue => resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+            Decision::Hold { notified, release } => {
+                let _ = notified.send(req.pid);
+                let _ = release.recv();
+                resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
+            }
         }
         // SAFETY: SEND reads one seccomp_notif_resp from `resp`.
         let rc = unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
         if rc < 0 {
-            return Err(format!("NOTIF_SEND: {}", std::io::Error::last_os_error()));
+            let e = std::io::Error::last_os_error();
+            // ENOENT: the syscall was interrupted by a signal while it waited (Go runtimes such as
+            // runc's init get SIGURG for preemption) and will be restarted as a new notification,
+            // which this same decision answers.
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                continue;
+            }
+            return Err(format!("NOTIF_SEND: {e}"));
         }
+        current = decisions.next();
     }
     Ok(AgentReport { state, syscalls })
 }

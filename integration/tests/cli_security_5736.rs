@@ -27,6 +27,10 @@
 //!   likewise runs its init from a read-only mount — `readlink` shows "/" for both).
 //! * `attack_5736_while_created_default_caps` — runc 1.1.5: blocked, brisk: blocked (without
 //!   CAP_SYS_PTRACE the non-dumpable init's exe cannot even be opened: EACCES).
+//! * `attack_5736_held_at_start_execve`, `attack_5736_held_at_exec_execve` — runc 1.1.5: blocked,
+//!   brisk: blocked (ETXTBSY while held, EROFS on the reopen). A seccomp agent (the test) holds the
+//!   runtime's final execve — in the init at `start`, in the exec'd process at `exec` — so the
+//!   runtime binary stays inside the container, deterministically, while the attacker works.
 //! * `attack_5736_shebang_entrypoint`, `attack_5736_shebang_exec` — runc 1.1.5: blocked, brisk:
 //!   blocked. On this kernel the exec of the `#!/proc/self/exe` script fails with ENOENT for both
 //!   runtimes (the interpreter is not resolvable from the runtime's init), so the binary never runs
@@ -63,6 +67,8 @@ macro_rules! both {
 both!(
     attack_5736_while_created,
     attack_5736_while_created_default_caps,
+    attack_5736_held_at_start_execve,
+    attack_5736_held_at_exec_execve,
     attack_5736_shebang_entrypoint,
     attack_5736_shebang_exec,
 );
@@ -244,6 +250,90 @@ fn attack_5736_while_created_default_caps(kind: Kind) {
     assert_blocked(kind, &copy, &grab, &result);
     assert!(grab.contains("grab failed"), "a container process without CAP_SYS_PTRACE opened the non-dumpable init's exe:\n{grab}");
     rt.delete_force(&vid).ok();
+}
+
+/// The victim's config: execve and execveat go to a seccomp agent (the test), which can hold the
+/// runtime's final execve — the last moment the runtime binary runs inside the container.
+fn with_execve_agent(v: Bundle, sock: &std::path::Path) -> Bundle {
+    v.set(
+        "/linux/seccomp",
+        serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().expect("utf-8"),
+            "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_NOTIFY"}]
+        }),
+    )
+}
+
+fn hold() -> (attack::Decision, std::sync::mpsc::Receiver<u32>, std::sync::mpsc::Sender<()>) {
+    let (ntx, nrx) = std::sync::mpsc::channel();
+    let (rtx, rrx) = std::sync::mpsc::channel();
+    (attack::Decision::Hold { notified: ntx, release: rrx }, nrx, rtx)
+}
+
+// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (ETXTBSY, then EROFS).
+//
+// `start`: the init, still the runtime binary, is held inside its final execve by the seccomp
+// agent while the attacker opens its exe.
+fn attack_5736_held_at_start_execve(kind: Kind) {
+    let (rt, copy) = attack::runtime_with_copy(kind);
+    let a = Attacker::start(&rt);
+    let v = a.victim_bundle().args(&["sleep", "1000"]);
+    let sock = v.scratch("agent.sock");
+    let v = with_execve_agent(v, &sock);
+    let (decision, notified, release) = hold();
+    let agent = attack::NotifyAgent::listen(&sock, vec![decision]);
+    let vid = rt.new_id("cve5736-victim");
+    rt.create(&vid, &v).ok();
+    rt.start(&vid).ok();
+    let held = notified.recv_timeout(brisk_integration::runtime_cli::WAIT_LIMIT).expect("the init's execve reached the agent");
+    assert_eq!(held as i64, rt.state(&vid)["pid"].as_i64().expect("pid"), "the held execve is not the init's");
+    let grab = a.grab(held as i32, "start");
+    drop(release);
+    let pid = host_pid(&rt, &vid);
+    let mut seen = Vec::new();
+    attack::wait_for("the victim to exec its program", || {
+        seen = attack::cmdline(pid);
+        if seen.is_empty() {
+            panic!("the victim's init died after its execve was continued; it printed: {:?} / {:?}", rt.container_stdout(&vid, &v), std::fs::read_to_string(v.scratch(&format!("{vid}.err"))));
+        }
+        seen.first().map(String::as_str) == Some("sleep")
+    });
+    assert_not_busy(&copy);
+    let result = a.finish("start");
+    assert_blocked(kind, &copy, &grab, &result);
+    rt.delete_force(&vid).ok();
+    drop(agent);
+}
+
+// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (ETXTBSY, then EROFS).
+//
+// `exec`: the exec'd process, still the runtime binary inside the container, is held inside its
+// final execve while the attacker opens its exe.
+fn attack_5736_held_at_exec_execve(kind: Kind) {
+    let (rt, copy) = attack::runtime_with_copy(kind);
+    let a = Attacker::start(&rt);
+    let v = a.victim_bundle().args(&["sleep", "1000"]);
+    let sock = v.scratch("agent.sock");
+    let v = with_execve_agent(v, &sock);
+    let (decision, notified, release) = hold();
+    // Session 1: the init's execve of sleep. Session 2: the exec'd process's execve, held.
+    let agent = attack::NotifyAgent::listen_sessions(&sock, vec![vec![attack::Decision::Continue], vec![decision]]);
+    let vid = rt.new_id("cve5736-victim");
+    rt.run_detached(&vid, &v).ok();
+    let init = host_pid(&rt, &vid);
+    attack::wait_for("the victim's init to run sleep", || attack::cmdline(init).first().map(String::as_str) == Some("sleep"));
+    let mut exec = attack::ChildGuard(rt.command().args(["exec", &vid, "true"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn exec"));
+    let held = notified.recv_timeout(brisk_integration::runtime_cli::WAIT_LIMIT).expect("the exec'd process's execve reached the agent");
+    let grab = a.grab(held as i32, "exec");
+    drop(release);
+    let st = exec.0.wait().expect("wait exec");
+    assert!(st.success(), "exec failed: {st}");
+    assert_not_busy(&copy);
+    let result = a.finish("exec");
+    assert_blocked(kind, &copy, &grab, &result);
+    rt.delete_force(&vid).ok();
+    drop(agent);
 }
 
 fn evil_script(b: &Bundle) -> String {

@@ -9,7 +9,9 @@ use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecOpts, Runti
 use nix::sys::signal::Signal;
 
 mod args;
+mod events;
 mod relay;
+mod update;
 
 use args::{Args, Global};
 
@@ -47,7 +49,7 @@ fn main() {
 }
 
 const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [ARGS]
-commands: create start run state kill delete list ps exec pause resume spec features";
+commands: create start run state kill delete list ps exec pause resume update events spec features";
 
 fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
     let Some((cmd, rest)) = rest.split_first() else {
@@ -68,10 +70,11 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let id = a.id()?;
             a.finish()?;
             let preserve_fds = (0..preserve).map(|i| dup_fd(3 + i)).collect::<Result<Vec<_>, _>>()?;
-            let terminal = read_terminal(&bundle);
-            let (console_socket, relay_sock) = match (&console, terminal, cmd.as_str(), detach) {
-                (Some(p), _, _, _) => (Some(ConsoleSocket::Path(p.clone())), None),
-                (None, true, "run", false) => {
+            // A foreground `run` relays the pty itself when the process has a terminal: the
+            // runtime uses the pair only then, so offering it costs nothing otherwise.
+            let (console_socket, relay_sock) = match (&console, cmd.as_str(), detach) {
+                (Some(p), _, _) => (Some(ConsoleSocket::Path(p.clone())), None),
+                (None, "run", false) => {
                     let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| CliError::Other(format!("socketpair: {e}")))?;
                     (Some(ConsoleSocket::Connected(a.into())), Some(b))
                 }
@@ -86,7 +89,14 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             if cmd == "create" {
                 return Ok(0);
             }
-            let master = relay_sock.map(|s| relay::recv_master(&s)).transpose().map_err(|e| CliError::Other(format!("receive pty master: {e}")))?;
+            // From here on a failure must not leave the container behind.
+            let master = match relay_sock.map(|s| relay::recv_master(&s)).transpose() {
+                Ok(m) => m.flatten(),
+                Err(e) => {
+                    let _ = c.delete(true);
+                    return Err(CliError::Other(format!("receive pty master: {e}")));
+                }
+            };
             if let Err(e) = c.start() {
                 let _ = rt()?.load(&id).and_then(|c| c.delete(true));
                 return Err(e.into());
@@ -162,7 +172,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
                     println!("{}", serde_json::Value::from(v));
                 }
                 "table" => {
-                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
                     for c in &cs {
                         let st = c.status();
                         let pid = if st == Status::Stopped { 0 } else { c.pid() };
@@ -187,6 +197,8 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             Ok(0)
         }
         "exec" => exec(g, &mut a),
+        "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
+        "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "spec" => {
             let bundle = PathBuf::from(a.value(&["b", "bundle"]).unwrap_or_else(|| ".".into()));
             let rootless = a.flag(&["rootless"]);
@@ -314,13 +326,8 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     if detach {
         return Ok(0);
     }
-    let master = relay_sock.map(|s| relay::recv_master(&s)).transpose().map_err(|e| CliError::Other(format!("receive pty master: {e}")))?;
+    let master = relay_sock.map(|s| relay::recv_master(&s)).transpose().map_err(|e| CliError::Other(format!("receive pty master: {e}")))?.flatten();
     relay::wait_forwarding(spawned.pidfd.as_fd(), master.as_ref().map(|m| m.as_fd())).map_err(|e| CliError::Other(format!("waiting for the process: {e}")))
-}
-
-/// The `terminal` flag of the bundle's process, to decide whether `run` relays a pty itself.
-fn read_terminal(bundle: &Path) -> bool {
-    brisk_runtime::spec::load(bundle).ok().and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal())).unwrap_or(false)
 }
 
 fn dup_fd(fd: i32) -> Result<OwnedFd, CliError> {

@@ -9,19 +9,28 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
-/// Receive the pty master the init sent over the console socket pair.
-pub fn recv_master(sock: &UnixStream) -> std::io::Result<OwnedFd> {
+/// The pty master the init sent over the console socket pair, if it sent one. Called once the
+/// create/exec returned: the init sends the master before it reports ready, so a message that is
+/// not there now never comes (the process has no terminal).
+pub fn recv_master(sock: &UnixStream) -> std::io::Result<Option<OwnedFd>> {
     let mut buf = [0u8; 256];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
     let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let msg = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT) {
+        Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+        r => r?,
+    };
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 // SAFETY: SCM_RIGHTS just installed this fd in our table; we are its only owner.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                return Ok(Some(unsafe { OwnedFd::from_raw_fd(*fd) }));
             }
         }
+    }
+    if msg.bytes == 0 {
+        // The runtime closed its end without sending: no terminal.
+        return Ok(None);
     }
     Err(std::io::Error::other("console socket message carried no fd"))
 }

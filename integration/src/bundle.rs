@@ -52,16 +52,33 @@ impl Bundle {
         // Mapped (user-namespaced) roots and the test user must be able to traverse the bundle.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
         let rootfs = dir.path().join("rootfs");
-        for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "root", "home/test", "mnt", "run"] {
+        for d in [
+            "bin",
+            "proc",
+            "dev",
+            "sys",
+            "tmp",
+            "etc",
+            "root",
+            "home/test",
+            "mnt",
+            "run",
+        ] {
             fs::create_dir_all(rootfs.join(d))?;
         }
         fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))?;
         fs::copy(BUSYBOX, rootfs.join("bin/busybox"))?;
-        fs::set_permissions(rootfs.join("bin/busybox"), fs::Permissions::from_mode(0o755))?;
+        fs::set_permissions(
+            rootfs.join("bin/busybox"),
+            fs::Permissions::from_mode(0o755),
+        )?;
         // `busybox --install -s`, done from the host: one symlink per applet.
         let list = Command::new(BUSYBOX).arg("--list").output()?;
         if !list.status.success() {
-            return Err(io::Error::other(format!("{BUSYBOX} --list failed: {:?}", list.status)));
+            return Err(io::Error::other(format!(
+                "{BUSYBOX} --list failed: {:?}",
+                list.status
+            )));
         }
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let applet = applet.trim();
@@ -76,11 +93,18 @@ impl Bundle {
                 "root:x:0:0:root:/root:/bin/sh\ntest:x:{TEST_UID}:{TEST_UID}:test:/home/test:/bin/sh\n"
             ),
         )?;
-        fs::write(rootfs.join("etc/group"), format!("root:x:0:\ntest:x:{TEST_UID}:\n"))?;
+        fs::write(
+            rootfs.join("etc/group"),
+            format!("root:x:0:\ntest:x:{TEST_UID}:\n"),
+        )?;
         std::os::unix::fs::chown(rootfs.join("home/test"), Some(TEST_UID), Some(TEST_UID))?;
         let cgroup_name = unique_name("brisk-it");
         let config = default_config(&cgroup_name);
-        Ok(Bundle { dir, config, cgroup_name })
+        Ok(Bundle {
+            dir,
+            config,
+            cgroup_name,
+        })
     }
 
     /// The bundle directory (what `--bundle` takes).
@@ -111,11 +135,15 @@ impl Bundle {
     }
 
     fn process(&mut self) -> &mut serde_json::Map<String, Value> {
-        self.config["process"].as_object_mut().expect("process is an object")
+        self.config["process"]
+            .as_object_mut()
+            .expect("process is an object")
     }
 
     fn linux(&mut self) -> &mut serde_json::Map<String, Value> {
-        self.config["linux"].as_object_mut().expect("linux is an object")
+        self.config["linux"]
+            .as_object_mut()
+            .expect("linux is an object")
     }
 
     /// `process.args`.
@@ -220,8 +248,12 @@ impl Bundle {
 
     /// Append a mount.
     pub fn mount(mut self, destination: &str, typ: &str, source: &str, options: &[&str]) -> Self {
-        let m = json!({"destination": destination, "type": typ, "source": source, "options": options});
-        self.config["mounts"].as_array_mut().expect("mounts is an array").push(m);
+        let m =
+            json!({"destination": destination, "type": typ, "source": source, "options": options});
+        self.config["mounts"]
+            .as_array_mut()
+            .expect("mounts is an array")
+            .push(m);
         self
     }
 
@@ -235,7 +267,10 @@ impl Bundle {
 
     /// Add a namespace (`type`, optional `path`), replacing one of the same type.
     pub fn namespace(mut self, typ: &str, path: Option<&str>) -> Self {
-        let ns = self.linux().entry("namespaces").or_insert_with(|| json!([]));
+        let ns = self
+            .linux()
+            .entry("namespaces")
+            .or_insert_with(|| json!([]));
         let ns = ns.as_array_mut().expect("namespaces is an array");
         ns.retain(|n| n["type"] != typ);
         let mut entry = json!({"type": typ});
@@ -248,14 +283,22 @@ impl Bundle {
 
     /// Remove a namespace type from `linux.namespaces`.
     pub fn without_namespace(mut self, typ: &str) -> Self {
-        if let Some(ns) = self.linux().get_mut("namespaces").and_then(Value::as_array_mut) {
+        if let Some(ns) = self
+            .linux()
+            .get_mut("namespaces")
+            .and_then(Value::as_array_mut)
+        {
             ns.retain(|n| n["type"] != typ);
         }
         self
     }
 
     /// A user namespace with the given `(containerID, hostID, size)` uid and gid mappings.
-    pub fn user_namespace(self, uid_maps: &[(u32, u32, u32)], gid_maps: &[(u32, u32, u32)]) -> Self {
+    pub fn user_namespace(
+        self,
+        uid_maps: &[(u32, u32, u32)],
+        gid_maps: &[(u32, u32, u32)],
+    ) -> Self {
         let to_json = |maps: &[(u32, u32, u32)]| -> Value {
             maps.iter()
                 .map(|&(c, h, s)| json!({"containerID": c, "hostID": h, "size": s}))
@@ -302,7 +345,9 @@ impl Bundle {
             .expect("hooks is an object")
             .entry(kind)
             .or_insert_with(|| json!([]));
-        list.as_array_mut().expect("hook list is an array").push(json!({"path": path, "args": args}));
+        list.as_array_mut()
+            .expect("hook list is an array")
+            .push(json!({"path": path, "args": args}));
         self
     }
 
@@ -312,7 +357,9 @@ impl Bundle {
         let parent = if parent.is_empty() {
             &mut self.config
         } else {
-            self.config.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent} in config"))
+            self.config
+                .pointer_mut(parent)
+                .unwrap_or_else(|| panic!("no {parent} in config"))
         };
         parent[key] = value;
         self
@@ -383,8 +430,10 @@ fn default_config(cgroup_name: &str) -> Value {
 /// The v1 hierarchies (plus the unified one) a container's cgroup may appear under on this host.
 pub fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
     let rel = cgroups_path.trim_start_matches('/');
-    ["pids", "memory", "cpu", "cpuset", "devices", "freezer", "blkio", "unified", "systemd"]
-        .iter()
-        .map(|c| Path::new("/sys/fs/cgroup").join(c).join(rel))
-        .collect()
+    [
+        "pids", "memory", "cpu", "cpuset", "devices", "freezer", "blkio", "unified", "systemd",
+    ]
+    .iter()
+    .map(|c| Path::new("/sys/fs/cgroup").join(c).join(rel))
+    .collect()
 }

@@ -9,7 +9,8 @@
 //! * shim sockets: containerd (1.6 to 2.x) and the Rust shim crate hard-code
 //!   `/run/containerd/s/<sha256(address/namespace/id)>`, so each container id
 //!   the test used (see [`Containerd::new_id`]) names its socket;
-//! * runc state: `/run/containerd/runc/<namespace>` (runc shim default root).
+//! * runtime state: `/run/containerd/runc/<namespace>` (runc shim default
+//!   root) and `/run/containerd/brisk/<namespace>` (brisk shim default root).
 //!
 //! What each release hands a shim's `start` (observed with the runc shim):
 //! * 1.6.20: args `-namespace N -address A -publish-binary B -id ID start`,
@@ -48,6 +49,8 @@ pub const RUNTIMES: [&str; 2] = [RUNC, BRISK];
 
 const SHIM_SOCKET_DIR: &str = "/run/containerd/s";
 const RUNC_ROOT: &str = "/run/containerd/runc";
+/// The brisk shim's default state root (`/run/containerd/brisk/<namespace>`).
+const BRISK_ROOT: &str = "/run/containerd/brisk";
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// Upper bound on one ctr call; a hung shim must fail the test, not hang it.
 const CTR_TIMEOUT: Duration = Duration::from_secs(120);
@@ -361,7 +364,7 @@ impl Containerd {
         let mut s = format!(
             "version = {ver}\nroot = {root}\nstate = {state}\nimports = [{imports}]\ndisabled_plugins = [{disabled}]\n\n\
              [grpc]\n  address = {addr}\n\n[ttrpc]\n  address = {ttrpc}\n\n\
-             [debug]\n  address = \"\"\n  level = \"info\"\n\n[metrics]\n  address = \"\"\n\n\
+             [debug]\n  address = \"\"\n  level = {level}\n\n[metrics]\n  address = \"\"\n\n\
              [plugins]\n  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = {opt}\n",
             ver = v.config_version(),
             root = q(&self.root),
@@ -371,6 +374,9 @@ impl Containerd {
             addr = q(&self.address),
             ttrpc = q(&self.ttrpc_address),
             opt = q(&self.root.join("opt")),
+            // BRISK_CONTAINERD_LOG_LEVEL=debug shows event publishing and shim
+            // calls in the log that failure messages quote.
+            level = toml_str(&std::env::var("BRISK_CONTAINERD_LOG_LEVEL").unwrap_or_else(|_| "info".into())),
         );
         let snap_key = match v.config_version() {
             2 => "io.containerd.grpc.v1.cri\".containerd",
@@ -913,9 +919,11 @@ impl Containerd {
                 Path::new(SHIM_SOCKET_DIR).join(shim_socket_hash(&addr, &self.namespace, id));
             let _ = fs::remove_file(&sock);
         }
-        let runc_ns = Path::new(RUNC_ROOT).join(&self.namespace);
-        if runc_ns.exists() {
-            let _ = fs::remove_dir_all(&runc_ns);
+        for root in [RUNC_ROOT, BRISK_ROOT] {
+            let ns_dir = Path::new(root).join(&self.namespace);
+            if ns_dir.exists() {
+                let _ = fs::remove_dir_all(&ns_dir);
+            }
         }
         let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         *live = live.saturating_sub(1);
@@ -928,6 +936,7 @@ impl Containerd {
             for d in [
                 SHIM_SOCKET_DIR,
                 RUNC_ROOT,
+                BRISK_ROOT,
                 "/run/containerd/fifo",
                 "/run/containerd",
             ] {

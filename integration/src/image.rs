@@ -189,8 +189,58 @@ pub fn build_image_from(
         "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "brisk-integration: host busybox-static" }],
     }))
     .map_err(|e| ImageError::Tar { step: "serializing the config", source: e.into() })?;
-    let config_digest = format!("sha256:{}", sha256_hex(&config));
+    pack_archive(arch, &layer, &config, reference, dest)
+}
 
+/// A file of an image built by [`build_image_from_files`]: path inside the
+/// image (relative, no `..`), mode and content.
+#[derive(Debug, Clone)]
+pub struct ImageFile<'a> {
+    pub path: &'a str,
+    pub mode: u32,
+    pub data: &'a [u8],
+}
+
+/// Builds a one-layer OCI image archive at `dest` holding just `files`, with
+/// `entrypoint` as the image config's Entrypoint (e.g. the pod sandbox's pause
+/// image). Same layout and naming rules as [`build_image_from`].
+pub fn build_image_from_files(
+    files: &[ImageFile<'_>],
+    entrypoint: &[&str],
+    reference: &str,
+    dest: &Path,
+) -> Result<OciImage, ImageError> {
+    let arch = oci_arch()?;
+    let mut b = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut h = header(tar::EntryType::Regular, f.mode, f.data.len() as u64);
+        b.append_data(&mut h, f.path, f.data)
+            .map_err(tar_err("adding an image file"))?;
+    }
+    let layer = b.into_inner().map_err(tar_err("finishing the layer"))?;
+    let layer_digest = format!("sha256:{}", sha256_hex(&layer));
+    let config = serde_json::to_vec(&json!({
+        "created": "1970-01-01T00:00:00Z",
+        "architecture": arch,
+        "os": "linux",
+        "config": { "Entrypoint": entrypoint, "WorkingDir": "/" },
+        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "brisk-integration: build_image_from_files" }],
+    }))
+    .map_err(|e| ImageError::Tar { step: "serializing the config", source: e.into() })?;
+    pack_archive(arch, &layer, &config, reference, dest)
+}
+
+/// Writes the image-layout tar (manifest, index, blobs) for one layer and its config.
+fn pack_archive(
+    arch: &str,
+    layer: &[u8],
+    config: &[u8],
+    reference: &str,
+    dest: &Path,
+) -> Result<OciImage, ImageError> {
+    let layer_digest = format!("sha256:{}", sha256_hex(layer));
+    let config_digest = format!("sha256:{}", sha256_hex(config));
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
@@ -202,7 +252,6 @@ pub fn build_image_from(
         source: e.into(),
     })?;
     let manifest_digest = format!("sha256:{}", sha256_hex(&manifest));
-
     let tag = reference
         .rsplit_once(':')
         .map(|(_, t)| t)
@@ -226,7 +275,6 @@ pub fn build_image_from(
         step: "serializing the index",
         source: e.into(),
     })?;
-
     let mut out = tar::Builder::new(Vec::new());
     let mut add = |path: String, data: &[u8], kind: tar::EntryType, mode: u32| {
         let mut h = header(kind, mode, data.len() as u64);
@@ -249,9 +297,9 @@ pub fn build_image_from(
     )
     .map_err(tar_err("adding blobs/sha256/"))?;
     for (digest, data) in [
-        (&layer_digest, &layer),
-        (&config_digest, &config),
-        (&manifest_digest, &manifest),
+        (&layer_digest, layer),
+        (&config_digest, config),
+        (&manifest_digest, &manifest[..]),
     ] {
         let hex = digest.trim_start_matches("sha256:");
         add(
@@ -265,7 +313,6 @@ pub fn build_image_from(
     add("index.json".into(), &index, tar::EntryType::Regular, 0o644)
         .map_err(tar_err("adding index.json"))?;
     let bytes = out.into_inner().map_err(tar_err("finishing the archive"))?;
-
     let werr = |source| ImageError::Write {
         path: dest.to_path_buf(),
         source,

@@ -1,7 +1,12 @@
 //! Test harness: bundles, images, private containerd instances.
 
+pub mod attack;
 pub mod bundle;
-pub mod runtime_cli;
+pub mod cni;
 pub mod containerd;
 pub mod image;
-pub mod attack;
+pub mod pause;
+pub mod runtime_cli;
+
+#[cfg(feature = "cri")]
+pub mod cri;

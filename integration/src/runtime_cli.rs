@@ -62,21 +62,36 @@ impl CmdResult {
     /// Panic (with everything printed) unless the command exited 0. Returns self for chaining.
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert!(self.status.success(), "`{}` failed: {}\nstdout:\n{}\nstderr:\n{}", self.cmdline, self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "`{}` failed: {}\nstdout:\n{}\nstderr:\n{}",
+            self.cmdline,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// Panic unless the command exited non-zero. Returns self for chaining.
     #[track_caller]
     pub fn failed(self) -> Self {
-        assert!(!self.status.success(), "`{}` unexpectedly succeeded\nstdout:\n{}\nstderr:\n{}", self.cmdline, self.stdout, self.stderr);
+        assert!(
+            !self.status.success(),
+            "`{}` unexpectedly succeeded\nstdout:\n{}\nstderr:\n{}",
+            self.cmdline,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// The exit code (panics if the runtime was killed by a signal).
     #[track_caller]
     pub fn code(&self) -> i32 {
-        self.status.code().unwrap_or_else(|| panic!("`{}` died by signal: {}", self.cmdline, self.status))
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("`{}` died by signal: {}", self.cmdline, self.status))
     }
 
     /// stdout lines, trimmed.
@@ -100,17 +115,25 @@ pub struct RuntimeUnderTest {
 impl RuntimeUnderTest {
     /// runc (`RUNC_BIN`, default `/usr/sbin/runc`).
     pub fn runc() -> Self {
-        let bin = std::env::var_os("RUNC_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(RUNC_DEFAULT));
-        assert!(bin.is_file(), "runc not found at {}: install Debian's runc or set RUNC_BIN", bin.display());
+        let bin = std::env::var_os("RUNC_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(RUNC_DEFAULT));
+        assert!(
+            bin.is_file(),
+            "runc not found at {}: install Debian's runc or set RUNC_BIN",
+            bin.display()
+        );
         Self::with(Kind::Runc, bin)
     }
 
     /// brisk (`BRISK_BIN`, default `<workspace>/target/release/brisk`). Fails, never skips, when the
     /// binary is missing: a brisk variant that silently passed without brisk would prove nothing.
     pub fn brisk() -> Self {
-        let bin = std::env::var_os("BRISK_BIN").map(PathBuf::from).unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/brisk")
-        });
+        let bin = std::env::var_os("BRISK_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/brisk")
+            });
         assert!(
             bin.is_file(),
             "brisk binary not found at {}: run `make build` (or set BRISK_BIN)",
@@ -120,10 +143,19 @@ impl RuntimeUnderTest {
     }
 
     fn with(kind: Kind, bin: PathBuf) -> Self {
-        let dir = tempfile::Builder::new().prefix("brisk-rt-").tempdir().expect("creating runtime temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("brisk-rt-")
+            .tempdir()
+            .expect("creating runtime temp dir");
         let root = dir.path().join("state");
         fs::create_dir(&root).expect("creating --root dir");
-        RuntimeUnderTest { kind, bin, dir, root, created: Mutex::new(Vec::new()) }
+        RuntimeUnderTest {
+            kind,
+            bin,
+            dir,
+            root,
+            created: Mutex::new(Vec::new()),
+        }
     }
 
     /// Which implementation this is.
@@ -160,7 +192,10 @@ impl RuntimeUnderTest {
 
     /// Remember `id` for cleanup (for ids not made by [`Self::new_id`]).
     pub fn track(&self, id: &str) {
-        self.created.lock().unwrap_or_else(|e| e.into_inner()).push(id.to_owned());
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.to_owned());
     }
 
     /// `<bin> --root R` ready for more args.
@@ -171,7 +206,12 @@ impl RuntimeUnderTest {
     }
 
     fn cmdline(&self, args: &[&str]) -> String {
-        format!("{} --root {} {}", self.bin.display(), self.root.display(), args.join(" "))
+        format!(
+            "{} --root {} {}",
+            self.bin.display(),
+            self.root.display(),
+            args.join(" ")
+        )
     }
 
     /// Run `<bin> --root R args...` to completion with stdin from /dev/null and stdout/stderr
@@ -221,7 +261,11 @@ impl RuntimeUnderTest {
     pub fn run_detached(&self, id: &str, bundle: &Bundle) -> CmdResult {
         self.track(id);
         bundle.write_config();
-        self.cmd_to_files(&["run", "-d", "--bundle", path_str(bundle.path()), id], bundle, id)
+        self.cmd_to_files(
+            &["run", "-d", "--bundle", path_str(bundle.path()), id],
+            bundle,
+            id,
+        )
     }
 
     /// `create --bundle B [extra...] id`; the container's stdout/stderr go to `<bundle>/<id>.out|.err`.
@@ -253,13 +297,17 @@ impl RuntimeUnderTest {
     #[track_caller]
     pub fn state(&self, id: &str) -> Value {
         let r = self.cmd(&["state", id]).ok();
-        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("`state {id}` printed invalid JSON ({e}):\n{}", r.stdout))
+        serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("`state {id}` printed invalid JSON ({e}):\n{}", r.stdout))
     }
 
     /// `state id` → `.status`.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap_or_default().to_owned()
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// `kill id [signal]`.
@@ -311,7 +359,9 @@ impl RuntimeUnderTest {
     /// Wait until `state id` reports `status`.
     #[track_caller]
     pub fn wait_status(&self, id: &str, status: &str) {
-        self.wait_until(&format!("{id} to be {status}"), || self.status(id) == status);
+        self.wait_until(&format!("{id} to be {status}"), || {
+            self.status(id) == status
+        });
     }
 
     /// Wait until the container's stdout file contains `needle`; returns the whole output.
@@ -348,7 +398,11 @@ impl RuntimeUnderTest {
     pub fn assert_nothing_left(&self, id: &str) {
         let l = self.leftovers(id);
         assert!(l.is_empty(), "state left behind for {id}: {l:?}");
-        let listed: Vec<Value> = self.list_json().into_iter().filter(|c| c["id"] == id).collect();
+        let listed: Vec<Value> = self
+            .list_json()
+            .into_iter()
+            .filter(|c| c["id"] == id)
+            .collect();
         assert!(listed.is_empty(), "`list` still shows {id}: {listed:?}");
     }
 }
@@ -359,12 +413,21 @@ impl Drop for RuntimeUnderTest {
         // Anything the runtime recorded that the test did not track (e.g. an id the test didn't
         // expect to be created) is cleaned too.
         if let Ok(rd) = fs::read_dir(&self.root) {
-            ids.extend(rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()));
+            ids.extend(
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            );
         }
         ids.sort();
         ids.dedup();
         for id in ids {
-            let _ = self.command().args(["delete", "-f", &id]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = self
+                .command()
+                .args(["delete", "-f", &id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
         // TempDir's own drop removes root and its parent.
     }
@@ -386,12 +449,16 @@ pub struct ConsoleSocket {
 impl ConsoleSocket {
     /// Listen at `path` and accept in a background thread.
     pub fn listen(path: PathBuf) -> Self {
-        let listener = UnixListener::bind(&path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
+        let listener =
+            UnixListener::bind(&path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
         let handle = std::thread::spawn(move || -> Result<OwnedFd, String> {
             let (stream, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
             recv_fd(stream.as_raw_fd())
         });
-        ConsoleSocket { path, handle: Some(handle) }
+        ConsoleSocket {
+            path,
+            handle: Some(handle),
+        }
     }
 
     /// The socket path to pass as `--console-socket`.
@@ -402,7 +469,9 @@ impl ConsoleSocket {
     /// The received pty master.
     pub fn master(mut self) -> OwnedFd {
         let h = self.handle.take().expect("master() called once");
-        h.join().expect("console socket thread panicked").unwrap_or_else(|e| panic!("console socket: {e}"))
+        h.join()
+            .expect("console socket thread panicked")
+            .unwrap_or_else(|e| panic!("console socket: {e}"))
     }
 }
 
@@ -411,7 +480,8 @@ fn recv_fd(sock: RawFd) -> Result<OwnedFd, String> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC).map_err(|e| format!("recvmsg: {e}"))?;
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(|e| format!("recvmsg: {e}"))?;
     for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {

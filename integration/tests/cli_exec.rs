@@ -23,8 +23,11 @@ fn running(rt: &RuntimeUnderTest, prefix: &str) -> (Bundle, String) {
     let b = Bundle::new().hostname("exec-host");
     let ctl = b.scratch("ctl");
     std::fs::create_dir(&ctl).expect("ctl dir");
-    std::fs::set_permissions(&ctl, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod ctl");
-    let b = b.bind(&ctl, "/ctl", &[]).sh(&format!("{NS}; echo started; exec sleep 1000"));
+    std::fs::set_permissions(&ctl, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod ctl");
+    let b = b
+        .bind(&ctl, "/ctl", &[])
+        .sh(&format!("{NS}; echo started; exec sleep 1000"));
     let id = rt.new_id(prefix);
     rt.run_detached(&id, &b).ok();
     rt.wait_output(&id, &b, "started");
@@ -35,11 +38,23 @@ fn exec_joins_namespaces(rt: &RuntimeUnderTest) {
     let (b, id) = running(rt, "execns");
     let init_out = rt.container_stdout(&id, &b);
     let init_ns: Vec<&str> = init_out.lines().take(5).collect();
-    let r = rt.exec(&id, &["sh", "-c", &format!("{NS}; hostname; cat /proc/1/comm")]).ok();
+    let r = rt
+        .exec(
+            &id,
+            &["sh", "-c", &format!("{NS}; hostname; cat /proc/1/comm")],
+        )
+        .ok();
     let l = r.lines();
-    assert_eq!(l[..5], init_ns[..], "exec'd process is in different namespaces than init");
+    assert_eq!(
+        l[..5],
+        init_ns[..],
+        "exec'd process is in different namespaces than init"
+    );
     assert_eq!(l[5], "exec-host");
-    assert_eq!(l[6], "sleep", "pid 1 seen by exec is not the container's init");
+    assert_eq!(
+        l[6], "sleep",
+        "pid 1 seen by exec is not the container's init"
+    );
     rt.delete_force(&id).ok();
 }
 
@@ -56,10 +71,17 @@ fn exec_process_json(rt: &RuntimeUnderTest) {
     });
     let p = b.scratch("process.json");
     std::fs::write(&p, serde_json::to_vec(&process).expect("json")).expect("write process.json");
-    let r = rt.cmd(&["exec", "-p", p.to_str().expect("utf-8"), &id]).ok();
+    let r = rt
+        .cmd(&["exec", "-p", p.to_str().expect("utf-8"), &id])
+        .ok();
     let l = r.lines();
     assert_eq!(l[..4], ["A=from-process-json", "/tmp", "1000", "1000"]);
-    assert_eq!(l[4].split_whitespace().nth(1), Some("0000000000000000"), "{}", l[4]);
+    assert_eq!(
+        l[4].split_whitespace().nth(1),
+        Some("0000000000000000"),
+        "{}",
+        l[4]
+    );
     rt.delete_force(&id).ok();
 }
 
@@ -67,8 +89,19 @@ fn exec_cwd_env_user_flags(rt: &RuntimeUnderTest) {
     let (_b, id) = running(rt, "execflags");
     let r = rt
         .cmd(&[
-            "exec", "--cwd", "/home/test", "--env", "X=from flag", "--env", "Y=2", "--user", "1000:1000", &id, "sh",
-            "-c", "pwd; echo \"$X\"; echo $Y; id -u; id -g",
+            "exec",
+            "--cwd",
+            "/home/test",
+            "--env",
+            "X=from flag",
+            "--env",
+            "Y=2",
+            "--user",
+            "1000:1000",
+            &id,
+            "sh",
+            "-c",
+            "pwd; echo \"$X\"; echo $Y; id -u; id -g",
         ])
         .ok();
     assert_eq!(r.lines(), ["/home/test", "from flag", "2", "1000", "1000"]);
@@ -81,7 +114,14 @@ fn exec_cwd_env_user_flags(rt: &RuntimeUnderTest) {
 fn exec_detached(rt: &RuntimeUnderTest) {
     let (b, id) = running(rt, "execd");
     let r = rt.cmd_to_files(
-        &["exec", "-d", &id, "sh", "-c", "echo detached-$$ > /ctl/out.tmp; mv /ctl/out.tmp /ctl/out; exec sleep 1000"],
+        &[
+            "exec",
+            "-d",
+            &id,
+            "sh",
+            "-c",
+            "echo detached-$$ > /ctl/out.tmp; mv /ctl/out.tmp /ctl/out; exec sleep 1000",
+        ],
         &b,
         "execd",
     );
@@ -119,15 +159,22 @@ fn exec_into_stopped_container_fails(rt: &RuntimeUnderTest) {
     rt.exec(&id, &["true"]).failed();
 }
 
-const TTY_SCRIPT: &str = "tty; test -t 0 && echo stdin-tty; test -t 1 && echo stdout-tty; echo TERM=$TERM";
+const TTY_SCRIPT: &str =
+    "tty; test -t 0 && echo stdin-tty; test -t 1 && echo stdout-tty; echo TERM=$TERM";
 
 fn check_tty_output(out: &str) {
     let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
     assert!(
-        lines.first().is_some_and(|l| l.starts_with("/dev/pts/") && l["/dev/pts/".len()..].parse::<u32>().is_ok()),
+        lines.first().is_some_and(
+            |l| l.starts_with("/dev/pts/") && l["/dev/pts/".len()..].parse::<u32>().is_ok()
+        ),
         "tty output: {out:?}"
     );
-    assert_eq!(lines[1..], ["stdin-tty", "stdout-tty", "TERM=xterm"], "tty output: {out:?}");
+    assert_eq!(
+        lines[1..],
+        ["stdin-tty", "stdout-tty", "TERM=xterm"],
+        "tty output: {out:?}"
+    );
 }
 
 fn console_socket_run(rt: &RuntimeUnderTest) {
@@ -137,7 +184,15 @@ fn console_socket_run(rt: &RuntimeUnderTest) {
     b.write_config();
     rt.track(&id);
     rt.cmd_to_files(
-        &["run", "-d", "--console-socket", sock.path().to_str().expect("utf-8"), "--bundle", b.path().to_str().expect("utf-8"), &id],
+        &[
+            "run",
+            "-d",
+            "--console-socket",
+            sock.path().to_str().expect("utf-8"),
+            "--bundle",
+            b.path().to_str().expect("utf-8"),
+            &id,
+        ],
         &b,
         &id,
     )
@@ -153,7 +208,12 @@ fn console_socket_create_start(rt: &RuntimeUnderTest) {
     let b = Bundle::new().terminal(true).sh(TTY_SCRIPT);
     let sock = ConsoleSocket::listen(b.scratch("console.sock"));
     let id = rt.new_id("console-cs");
-    rt.create_with(&id, &b, &["--console-socket", sock.path().to_str().expect("utf-8")]).ok();
+    rt.create_with(
+        &id,
+        &b,
+        &["--console-socket", sock.path().to_str().expect("utf-8")],
+    )
+    .ok();
     let master = sock.master();
     assert_eq!(rt.status(&id), "created");
     rt.start(&id).ok();

@@ -22,7 +22,8 @@ fn log_entries(path: &std::path::Path) -> Vec<(String, Value)> {
         .map(|l| {
             let (kind, json) = l.split_once(' ').unwrap_or((l, ""));
             let v = if json.trim().starts_with('{') {
-                serde_json::from_str(json).unwrap_or_else(|e| panic!("{kind} got invalid state JSON ({e}): {json}"))
+                serde_json::from_str(json)
+                    .unwrap_or_else(|e| panic!("{kind} got invalid state JSON ({e}): {json}"))
             } else {
                 Value::Null
             };
@@ -64,14 +65,22 @@ fn hooks_order_and_state(rt: &RuntimeUnderTest) {
     let kinds = |e: &[(String, Value)]| e.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     let after_create = kinds(&log_entries(&host_log));
     if rt.is_runc() {
-        assert_eq!(after_create, ["prestart", "createRuntime", "createContainer", "poststart"]);
+        assert_eq!(
+            after_create,
+            ["prestart", "createRuntime", "createContainer", "poststart"]
+        );
     } else {
-        assert_eq!(after_create, ["prestart", "createRuntime", "createContainer"]);
+        assert_eq!(
+            after_create,
+            ["prestart", "createRuntime", "createContainer"]
+        );
     }
 
     rt.start(&id).ok();
     rt.wait_status(&id, "stopped");
-    rt.wait_until("poststart hook to log", || kinds(&log_entries(&host_log)).contains(&"poststart".to_owned()));
+    rt.wait_until("poststart hook to log", || {
+        kinds(&log_entries(&host_log)).contains(&"poststart".to_owned())
+    });
     rt.delete(&id).ok();
 
     let entries = log_entries(&host_log);
@@ -79,21 +88,42 @@ fn hooks_order_and_state(rt: &RuntimeUnderTest) {
     if rt.is_runc() {
         assert_eq!(
             k,
-            ["prestart", "createRuntime", "createContainer", "poststart", "startContainer", "process", "poststop"]
+            [
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "poststart",
+                "startContainer",
+                "process",
+                "poststop"
+            ]
         );
     } else {
-        assert_eq!(k[..4], ["prestart", "createRuntime", "createContainer", "startContainer"], "order: {k:?}");
+        assert_eq!(
+            k[..4],
+            [
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer"
+            ],
+            "order: {k:?}"
+        );
         // The process and poststart race (poststart runs after start, concurrently with the process).
         let mut middle = k[4..6].to_vec();
         middle.sort();
-        assert_eq!(middle, ["process", "poststart"], "order: {k:?}");
+        assert_eq!(middle, ["poststart", "process"], "order: {k:?}");
         assert_eq!(k[6..], ["poststop"], "order: {k:?}");
     }
 
     let bundle = std::fs::canonicalize(b.path()).expect("canonical bundle");
     for (kind, state) in entries.iter().filter(|(k, _)| k != "process") {
         assert_eq!(state["id"], id.as_str(), "{kind}: {state}");
-        assert_eq!(state["bundle"], bundle.to_str().expect("utf-8"), "{kind}: {state}");
+        assert_eq!(
+            state["bundle"],
+            bundle.to_str().expect("utf-8"),
+            "{kind}: {state}"
+        );
         assert!(state["ociVersion"].is_string(), "{kind}: {state}");
         let status = state["status"].as_str().unwrap_or_default();
         let allowed: &[&str] = match (kind.as_str(), rt.is_runc()) {
@@ -105,16 +135,27 @@ fn hooks_order_and_state(rt: &RuntimeUnderTest) {
             ("poststop", _) => &["stopped"],
             (other, _) => panic!("unexpected hook {other}"),
         };
-        assert!(allowed.contains(&status), "{kind} saw status {status:?}: {state}");
+        assert!(
+            allowed.contains(&status),
+            "{kind} saw status {status:?}: {state}"
+        );
         let hook_pid = state["pid"].as_i64();
         match kind.as_str() {
             // runc omits pid once the init is gone.
-            "poststop" => assert!(hook_pid.unwrap_or(0) == 0 || !rt.is_runc(), "{kind}: {state}"),
+            "poststop" => assert!(
+                hook_pid.unwrap_or(0) == 0 || !rt.is_runc(),
+                "{kind}: {state}"
+            ),
             // runc runs these from inside the container's pid namespace and reports pid 1; the
             // spec asks for the host's view. brisk may do either (see INTENDED_DIFFERENCES above).
-            "createContainer" | "startContainer" if rt.is_runc() => assert_eq!(hook_pid, Some(1), "{kind}: {state}"),
+            "createContainer" | "startContainer" if rt.is_runc() => {
+                assert_eq!(hook_pid, Some(1), "{kind}: {state}")
+            }
             "createContainer" | "startContainer" => {
-                assert!(hook_pid == Some(pid) || hook_pid == Some(1), "{kind}: {state}")
+                assert!(
+                    hook_pid == Some(pid) || hook_pid == Some(1),
+                    "{kind}: {state}"
+                )
             }
             _ => assert_eq!(hook_pid, Some(pid), "{kind}: {state}"),
         }
@@ -124,7 +165,11 @@ fn hooks_order_and_state(rt: &RuntimeUnderTest) {
 fn failing_hook_aborts_create(rt: &RuntimeUnderTest) {
     let b = Bundle::new();
     let hook = b.scratch("fail.sh");
-    std::fs::write(&hook, "#!/bin/sh\necho hook-failed-on-purpose >&2\nexit 3\n").expect("hook");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho hook-failed-on-purpose >&2\nexit 3\n",
+    )
+    .expect("hook");
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let marker = b.scratch("ran");
     let b = b
@@ -133,7 +178,11 @@ fn failing_hook_aborts_create(rt: &RuntimeUnderTest) {
         .sh("touch /ctl/ran");
     let id = rt.new_id("badhook");
     let r = rt.create(&id, &b).failed();
-    assert!(r.stderr.contains("createRuntime") || r.stderr.contains("hook"), "stderr: {}", r.stderr);
+    assert!(
+        r.stderr.contains("createRuntime") || r.stderr.contains("hook"),
+        "stderr: {}",
+        r.stderr
+    );
     // The container process never ran, and nothing is left.
     assert!(!marker.exists());
     rt.assert_nothing_left(&id);

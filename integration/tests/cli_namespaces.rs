@@ -17,7 +17,11 @@ fn user_namespace_several_ranges(rt: &RuntimeUnderTest) {
         .user_namespace(&[(0, 100000, 1000), (1000, 201000, 10)], &[(0, 100000, 1000), (1000, 301000, 5)])
         .sh("cat /proc/self/uid_map; echo --; cat /proc/self/gid_map; echo --; id -u; readlink /proc/self/ns/user");
     let r = rt.run(&rt.new_id("userns"), &b).ok();
-    let norm = |s: &str| s.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
+    let norm = |s: &str| {
+        s.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
     let parts: Vec<&str> = r.stdout.split("--\n").collect();
     assert_eq!(parts.len(), 3, "output:\n{}", r.stdout);
     assert_eq!(norm(parts[0]), ["0 100000 1000", "1000 201000 10"]);
@@ -30,7 +34,10 @@ fn user_namespace_several_ranges(rt: &RuntimeUnderTest) {
 
 fn host_uptime() -> f64 {
     let s = std::fs::read_to_string("/proc/uptime").expect("reading /proc/uptime");
-    s.split_whitespace().next().and_then(|v| v.parse().ok()).expect("parsing /proc/uptime")
+    s.split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("parsing /proc/uptime")
 }
 
 // INTENDED_DIFFERENCES: runc 1.1.5 has no time namespace support (added in runc 1.2); it rejects the
@@ -39,7 +46,9 @@ fn host_uptime() -> f64 {
 fn time_namespace_offsets(rt: &RuntimeUnderTest) {
     const MONO: i64 = 1000;
     const BOOT: i64 = 1_000_000;
-    let b = Bundle::new().time_namespace(MONO, BOOT).sh("cat /proc/self/timens_offsets; echo --; cat /proc/uptime");
+    let b = Bundle::new()
+        .time_namespace(MONO, BOOT)
+        .sh("cat /proc/self/timens_offsets; echo --; cat /proc/uptime");
     let id = rt.new_id("timens");
     let before = host_uptime();
     let r = rt.run(&id, &b);
@@ -51,13 +60,28 @@ fn time_namespace_offsets(rt: &RuntimeUnderTest) {
         return;
     }
     let r = r.ok();
-    let (offsets, uptime) = r.stdout.split_once("--\n").unwrap_or_else(|| panic!("output:\n{}", r.stdout));
-    let offsets: Vec<String> =
-        offsets.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    assert!(offsets.contains(&format!("monotonic {MONO} 0")), "timens_offsets: {offsets:?}");
-    assert!(offsets.contains(&format!("boottime {BOOT} 0")), "timens_offsets: {offsets:?}");
+    let (offsets, uptime) = r
+        .stdout
+        .split_once("--\n")
+        .unwrap_or_else(|| panic!("output:\n{}", r.stdout));
+    let offsets: Vec<String> = offsets
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        offsets.contains(&format!("monotonic {MONO} 0")),
+        "timens_offsets: {offsets:?}"
+    );
+    assert!(
+        offsets.contains(&format!("boottime {BOOT} 0")),
+        "timens_offsets: {offsets:?}"
+    );
     // /proc/uptime follows CLOCK_BOOTTIME, so inside it reads the host's uptime plus the offset.
-    let inside: f64 = uptime.split_whitespace().next().and_then(|v| v.parse().ok()).expect("uptime");
+    let inside: f64 = uptime
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("uptime");
     assert!(
         inside >= before + BOOT as f64 && inside <= after + BOOT as f64 + 1.0,
         "container uptime {inside}, host {before}..{after}, offset {BOOT}"
@@ -65,7 +89,9 @@ fn time_namespace_offsets(rt: &RuntimeUnderTest) {
 }
 
 fn namespaces_are_new(rt: &RuntimeUnderTest) {
-    let b = Bundle::new().sh("for n in pid net ipc uts mnt cgroup user; do echo $n $(readlink /proc/self/ns/$n); done");
+    let b = Bundle::new().sh(
+        "for n in pid net ipc uts mnt cgroup user; do echo $n $(readlink /proc/self/ns/$n); done",
+    );
     let r = rt.run(&rt.new_id("ns"), &b).ok();
     for l in r.lines() {
         let (name, link) = l.split_once(' ').expect("name link");
@@ -103,11 +129,20 @@ impl NetNs {
         // Wait until the child has actually unshared (its net ns differs from ours).
         let ours = std::fs::read_link("/proc/self/ns/net").expect("own net ns");
         while std::fs::read_link(&src).map(|l| l == ours).unwrap_or(true) {
-            assert!(start.elapsed() < std::time::Duration::from_secs(30), "unshare never happened");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "unshare never happened"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        nix::mount::mount(Some(src.as_str()), &path, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
-            .expect("bind-mounting netns");
+        nix::mount::mount(
+            Some(src.as_str()),
+            &path,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .expect("bind-mounting netns");
         let _ = holder.kill();
         let _ = holder.wait();
         NetNs { dir, path, holder }
@@ -142,8 +177,7 @@ fn field(line: &str, n: usize) -> &str {
 fn mountinfo_line<'a>(mountinfo: &'a str, dest: &str) -> &'a str {
     mountinfo
         .lines()
-        .filter(|l| field(l, 4) == dest)
-        .last()
+        .rfind(|l| field(l, 4) == dest)
         .unwrap_or_else(|| panic!("{dest} not in mountinfo:\n{mountinfo}"))
 }
 
@@ -180,13 +214,26 @@ fn mounts_and_options(rt: &RuntimeUnderTest) {
     assert!(line.contains(" - tmpfs "), "{line}");
     let (per, sup) = options(line);
     for o in ["rw", "nosuid", "nodev", "noexec"] {
-        assert!(per.contains(&o), "/scratch per-mount options {per:?} lack {o}");
+        assert!(
+            per.contains(&o),
+            "/scratch per-mount options {per:?} lack {o}"
+        );
     }
-    assert!(sup.contains(&"size=1024k"), "/scratch super options {sup:?}");
+    assert!(
+        sup.contains(&"size=1024k"),
+        "/scratch super options {sup:?}"
+    );
     assert!(sup.contains(&"mode=750"), "/scratch super options {sup:?}");
 
     // The default mounts from the runc-spec-shaped config.
-    for (dest, fstype) in [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"), ("/sys", "sysfs")] {
+    for (dest, fstype) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+    ] {
         let line = mountinfo_line(mountinfo, dest);
         assert!(line.contains(&format!(" - {fstype} ")), "{dest}: {line}");
     }

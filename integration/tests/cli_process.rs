@@ -20,7 +20,9 @@ runtime_tests!(
 );
 
 fn hostname(rt: &RuntimeUnderTest) {
-    let b = Bundle::new().hostname("brisk-host").sh("hostname; cat /proc/sys/kernel/hostname");
+    let b = Bundle::new()
+        .hostname("brisk-host")
+        .sh("hostname; cat /proc/sys/kernel/hostname");
     let r = rt.run(&rt.new_id("host"), &b).ok();
     assert_eq!(r.lines(), ["brisk-host", "brisk-host"]);
 }
@@ -29,16 +31,24 @@ fn hostname(rt: &RuntimeUnderTest) {
 // runc container the NIS domain stays "(none)". brisk implements the field (runtime-spec config.md
 // "Domainname"). The runc variant pins the old behaviour so the test is known to observe the field.
 fn domainname(rt: &RuntimeUnderTest) {
-    let b = Bundle::new().hostname("h").domainname("example.test").sh("cat /proc/sys/kernel/domainname");
+    let b = Bundle::new()
+        .hostname("h")
+        .domainname("example.test")
+        .sh("cat /proc/sys/kernel/domainname");
     let r = rt.run(&rt.new_id("domain"), &b).ok();
-    let want = if rt.is_runc() { "(none)" } else { "example.test" };
+    let want = if rt.is_runc() {
+        "(none)"
+    } else {
+        "example.test"
+    };
     assert_eq!(r.stdout.trim(), want);
 }
 
 fn pid_one_in_new_pid_namespace(rt: &RuntimeUnderTest) {
     // $$ of the shell is its pid in the container's namespace; /proc is the container's own procfs,
     // so only the container's processes are visible.
-    let b = Bundle::new().sh("echo pid=$$; ls /proc | grep -c '^[0-9]'; readlink /proc/self/ns/pid");
+    let b =
+        Bundle::new().sh("echo pid=$$; ls /proc | grep -c '^[0-9]'; readlink /proc/self/ns/pid");
     let r = rt.run(&rt.new_id("pid1"), &b).ok();
     let l = r.lines();
     assert_eq!(l[0], "pid=1");
@@ -46,7 +56,11 @@ fn pid_one_in_new_pid_namespace(rt: &RuntimeUnderTest) {
     let n: u32 = l[1].parse().expect("count of pids");
     assert!(n <= 4, "container sees {n} processes in its /proc");
     let host_ns = std::fs::read_link("/proc/self/ns/pid").expect("host pid ns");
-    assert_ne!(l[2], host_ns.to_string_lossy(), "container shares the host pid namespace");
+    assert_ne!(
+        l[2],
+        host_ns.to_string_lossy(),
+        "container shares the host pid namespace"
+    );
 }
 
 fn env_cwd_umask(rt: &RuntimeUnderTest) {
@@ -56,14 +70,18 @@ fn env_cwd_umask(rt: &RuntimeUnderTest) {
         .umask(0o027)
         .sh("echo \"FOO=$FOO\"; echo \"EMPTY=[$EMPTY]\"; pwd; umask; touch /tmp/f; stat -c %a /tmp/f");
     let r = rt.run(&rt.new_id("env"), &b).ok();
-    assert_eq!(r.lines(), ["FOO=bar baz", "EMPTY=[]", "/home/test", "0027", "640"]);
+    assert_eq!(
+        r.lines(),
+        ["FOO=bar baz", "EMPTY=[]", "/home/test", "0027", "640"]
+    );
 }
 
 fn rlimit_nofile(rt: &RuntimeUnderTest) {
     // Lower than the host's hard limit: raising a hard limit needs CAP_SYS_RESOURCE.
-    let b = Bundle::new().rlimit("RLIMIT_NOFILE", 321, 654).rlimit("RLIMIT_NPROC", 100, 200).sh(
-        "ulimit -n; ulimit -Hn; ulimit -u; ulimit -Hu",
-    );
+    let b = Bundle::new()
+        .rlimit("RLIMIT_NOFILE", 321, 654)
+        .rlimit("RLIMIT_NPROC", 100, 200)
+        .sh("ulimit -n; ulimit -Hn; ulimit -u; ulimit -Hu");
     let r = rt.run(&rt.new_id("rlim"), &b).ok();
     assert_eq!(r.lines(), ["321", "654", "100", "200"]);
 }
@@ -72,11 +90,20 @@ fn capabilities_in_status(rt: &RuntimeUnderTest) {
     // CAP_CHOWN=0, CAP_KILL=5, CAP_NET_BIND_SERVICE=10, CAP_SYS_ADMIN=21.
     let want = (1u64 << 0) | (1 << 5) | (1 << 10) | (1 << 21);
     let b = Bundle::new()
-        .capabilities(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"])
+        .capabilities(&[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SYS_ADMIN",
+        ])
         .sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status");
     let r = rt.run(&rt.new_id("caps"), &b).ok();
     for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        let line = r.lines().into_iter().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in:\n{}", r.stdout));
+        let line = r
+            .lines()
+            .into_iter()
+            .find(|l| l.starts_with(field))
+            .unwrap_or_else(|| panic!("no {field} in:\n{}", r.stdout));
         let hex = line.split_whitespace().nth(1).expect("value");
         let got = u64::from_str_radix(hex, 16).expect("hex caps");
         assert_eq!(got, want, "{field} = {hex}");
@@ -93,7 +120,10 @@ fn capabilities_in_status(rt: &RuntimeUnderTest) {
 }
 
 fn user_and_groups(rt: &RuntimeUnderTest) {
-    let b = Bundle::new().user(1000, 1000).additional_gids(&[5, 7]).sh("id -u; id -g; id -G; cd; pwd");
+    let b = Bundle::new()
+        .user(1000, 1000)
+        .additional_gids(&[5, 7])
+        .sh("id -u; id -g; id -G; cd; pwd");
     let r = rt.run(&rt.new_id("user"), &b).ok();
     let l = r.lines();
     assert_eq!(l[0], "1000");
@@ -114,10 +144,32 @@ fn exit_code_propagates(rt: &RuntimeUnderTest) {
     let b = Bundle::new().sh("exit 0");
     assert_eq!(rt.run(&rt.new_id("exit0"), &b).code(), 0);
 
-    // A process killed by a signal: run reports 128+signo like a shell.
-    let b = Bundle::new().sh("sh -c 'kill -9 $$'; exit $?");
-    let r = rt.run(&rt.new_id("exit137"), &b);
-    assert_eq!(r.code(), 137, "stderr: {}", r.stderr);
+    // The init killed by a signal (from the host: pid 1 of a pid namespace ignores signals it has
+    // no handler for when they come from inside): `run` exits 128+signo, like a shell.
+    use std::io::BufRead;
+    let b = Bundle::new().sh("echo ready; exec sleep 1000");
+    b.write_config();
+    let id = rt.new_id("exit137");
+    let mut child = rt
+        .command()
+        .args(["run", "--bundle", b.path().to_str().expect("utf-8"), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning run");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reading container output");
+    assert_eq!(line.trim(), "ready");
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill init");
+    let status = child.wait().expect("waiting for run");
+    assert_eq!(status.code(), Some(137), "run exited {status}");
 }
 
 fn sysctl_applied(rt: &RuntimeUnderTest) {
@@ -138,12 +190,20 @@ fn readonly_rootfs(rt: &RuntimeUnderTest) {
     assert_eq!(l[0], "readonly");
     assert_eq!(l[1], "shm-ok");
     let opts = l[2].split_whitespace().nth(5).expect("mount options");
-    assert!(opts.split(',').any(|o| o == "ro"), "root mount options {opts}");
+    assert!(
+        opts.split(',').any(|o| o == "ro"),
+        "root mount options {opts}"
+    );
 }
 
 fn masked_and_readonly_paths(rt: &RuntimeUnderTest) {
     // /proc/keys is non-empty on the host (checked below), so 0 bytes means it was masked.
-    assert!(std::fs::read_to_string("/proc/keys").map(|s| !s.is_empty()).unwrap_or(false), "host /proc/keys empty");
+    assert!(
+        std::fs::read_to_string("/proc/keys")
+            .map(|s| !s.is_empty())
+            .unwrap_or(false),
+        "host /proc/keys empty"
+    );
     let b = Bundle::new().sh(
         "wc -c < /proc/keys; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo sys-writable || echo sys-ro",
     );

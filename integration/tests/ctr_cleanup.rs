@@ -12,7 +12,7 @@ struct Leftovers {
     dir: PathBuf,
     cgroups: Vec<PathBuf>,
     processes: Vec<Pidfd>,
-    runc_root: PathBuf,
+    runtime_roots: Vec<PathBuf>,
 }
 
 fn panic_mid_test(version: Version, runtime: &str) {
@@ -64,7 +64,10 @@ fn panic_mid_test(version: Version, runtime: &str) {
                 .into_iter()
                 .filter_map(|p| Pidfd::open(p).ok())
                 .collect(),
-            runc_root: PathBuf::from("/run/containerd/runc").join(&cd.namespace),
+            runtime_roots: ["/run/containerd/runc", "/run/containerd/brisk"]
+                .iter()
+                .map(|r| PathBuf::from(r).join(&cd.namespace))
+                .collect(),
         });
         panic!("deliberate failure with live containers");
     }));
@@ -83,11 +86,9 @@ fn panic_mid_test(version: Version, runtime: &str) {
     for c in &l.cgroups {
         assert!(!c.exists(), "cgroup {} left behind", c.display());
     }
-    assert!(
-        !l.runc_root.exists(),
-        "{} left behind",
-        l.runc_root.display()
-    );
+    for r in &l.runtime_roots {
+        assert!(!r.exists(), "{} left behind", r.display());
+    }
 }
 
 ctr_matrix!(panic_mid_test);

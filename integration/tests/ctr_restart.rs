@@ -26,7 +26,7 @@ fn restart_keeps_task(version: Version, runtime: &str) {
     args.extend([
         "sh",
         "-c",
-        "i=0; while [ ! -e /tmp/stop ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; exit 3",
+        "trap 'exit 3' USR1; i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.1; done",
     ]);
     cd.ctr_ok(&args)
         .unwrap_or_else(|e| panic!("{e}\ncontainerd log:\n{}", cd.log_tail(30)));
@@ -72,24 +72,31 @@ fn restart_keeps_task(version: Version, runtime: &str) {
     )
     .expect("ticks after restart");
 
-    // The restarted containerd still drives the task: exec stops the loop,
-    // and the init's exit status is recorded.
+    // The restarted containerd still drives the task: an exec runs and
+    // reports its output, a signal stops the loop, and the init's exit status
+    // is recorded. (Stopping the loop from the exec itself would race: the
+    // init can exit and take the exec down before it reports.)
     let out = cd.ctr(&[
         "task",
         "exec",
         "--exec-id",
-        "stop",
+        "probe",
         "--fifo-dir",
         cd.fifo_dir_str(),
         &id,
-        "touch",
-        "/tmp/stop",
+        "sh",
+        "-c",
+        "echo alive; sleep 0.5",
     ]);
     assert!(
         out.status.success(),
-        "exec after restart: {}",
+        "exec after restart: {} {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alive\n");
+    cd.ctr_ok(&["task", "kill", "-s", "SIGUSR1", &id])
+        .expect("signal after restart");
     cd.wait_task_status(&id, "STOPPED")
         .expect("stopped after restart");
     let del = cd.ctr(&["task", "delete", &id]);

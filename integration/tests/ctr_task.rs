@@ -41,7 +41,11 @@ fn task_lifecycle(version: Version, runtime: &str) {
         &id,
         "sh",
         "-c",
-        "echo exec-out; echo exec-err >&2; exit 3",
+        // The sleep works around a ctr race, not a shim one: on exit ctr's
+        // deferred process.Delete cancels its FIFO copy before draining it, so
+        // output written right before exit is sometimes dropped (seen on 1.6
+        // with the runc shim).
+        "echo exec-out; echo exec-err >&2; sleep 0.5; exit 3",
     ]);
     assert_eq!(
         out.status.code(),
@@ -125,8 +129,16 @@ fn task_lifecycle(version: Version, runtime: &str) {
         ps_pids.contains(&init_pid),
         "ps {ps_pids:?} lacks init {init_pid}"
     );
-    cd.ctr_ok(&["task", "kill", "--exec-id", "sleeper", "-s", "SIGKILL", &id])
-        .expect("kill exec");
+    // The exec's process shows in ps (it is in the cgroup) slightly before
+    // containerd marks the exec started; until then kill is refused
+    // ("process ... is not running"/"not started"), so retry within a bound.
+    let mut last_err = String::new();
+    let killed = wait_for("exec kill accepted", Duration::from_secs(60), || {
+        let out = cd.ctr(&["task", "kill", "--exec-id", "sleeper", "-s", "SIGKILL", &id]);
+        last_err = String::from_utf8_lossy(&out.stderr).into_owned();
+        Ok(out.status.success())
+    });
+    assert!(killed.is_ok(), "kill exec: {last_err}");
     let st = sleeper
         .wait_timeout(Duration::from_secs(60))
         .expect("exec ctr exits after SIGKILL");

@@ -181,3 +181,28 @@ impl Container {
         crate::process::set_frozen(self, false)
     }
 }
+
+/// Cgroup operations (stats, live update, OOM watch): thin delegations to [`crate::cgroups`].
+impl Container {
+    /// Usage figures of the container's cgroups; [`crate::cgroups::Stats::version`] says whether
+    /// they are v1 (fill containerd's cgroups.v1.Metrics) or v2 (cgroups.v2.Metrics).
+    pub fn stats(&self) -> Result<crate::cgroups::Stats, Error> {
+        Ok(crate::cgroups::stats::read(&self.state.cgroup)?)
+    }
+
+    /// Change the container's limits live (`runc update`, the shim's Update): fields set in
+    /// `resources` are written, the others keep their values.
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
+        let status = self.status();
+        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+            return Err(Error::WrongStatus { id: self.id().into(), status: status.to_string(), op: "update" });
+        }
+        crate::cgroups::validate_resources(resources).map_err(|(field, reason)| crate::cgroups::CgroupError::Field { field, reason })?;
+        Ok(crate::cgroups::update(&self.state.cgroup, resources)?)
+    }
+
+    /// A pollable OOM notification for the container's memory cgroup (see [`crate::cgroups::oom`]).
+    pub fn oom_watch(&self) -> Result<crate::cgroups::OomWatch, Error> {
+        Ok(crate::cgroups::OomWatch::new(&self.state.cgroup)?)
+    }
+}

@@ -279,19 +279,32 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     let exec = prepare_exec(ch, spec, &process, boot.seccomp.as_ref(), fds.preserve)?;
 
     ch.send(&FromInit::Ready, &[]).map_err(at("report ready"))?;
-    let fifo = fds.exec_fifo.ok_or_else(|| fail("wait for start", "no exec fifo"))?;
+    // The fifo stays open (close-on-exec) until execve: `start` waits for the last reader to go
+    // away, which must be the exec, not the end of this read.
+    let mut fifo = fs::File::from(fds.exec_fifo.ok_or_else(|| fail("wait for start", "no exec fifo"))?);
     let mut b = [0u8; 1];
-    match fs::File::from(fifo).read(&mut b) {
+    match fifo.read(&mut b) {
         Ok(1) => {}
         // The runtime went away without starting us (delete of a created container).
         _ => std::process::exit(1),
     }
+    // config.md: startContainer hooks see the container as "created" (start was called, the
+    // user process has not started yet).
+    let state = match serde_json::from_str::<serde_json::Value>(&state) {
+        Ok(mut v) => {
+            v["status"] = "created".into();
+            v.to_string()
+        }
+        Err(_) => state,
+    };
     if let Err(e) = hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), state.as_bytes()) {
         // Nobody is listening on the channel any more: the runtime's stderr is ours.
         eprintln!("brisk: startContainer hooks: {e}");
         std::process::exit(1);
     }
-    exec.run()
+    let r = exec.run();
+    drop(fifo);
+    r
 }
 
 fn exec_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) -> Result<Never, Fail> {
@@ -404,7 +417,7 @@ fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, seccomp: Option<&c
             C::IoprioClassIdle => 3,
         };
         // SAFETY: ioprio_set(IOPRIO_WHO_PROCESS=1, 0 = self, prio) takes only integers.
-        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | io.priority() as i64) } < 0 {
+        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | io.priority()) } < 0 {
             return Err(at("ioprio_set")(std::io::Error::last_os_error()));
         }
     }

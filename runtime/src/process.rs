@@ -250,6 +250,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
         cgroup: placement,
         namespaces: nss.iter().map(|n| (namespaces::name(n.typ()).to_string(), n.path().clone())).collect(),
         owner: owner_name(),
+        hooks: spec.hooks().clone(),
     };
     state.save(root)?;
 
@@ -465,19 +466,16 @@ pub(crate) fn start(c: &mut Container) -> Result<(), Error> {
     c.state.status = Status::Running;
     c.state.save(&c.root)?;
     // config.md "Lifecycle" step 11: a poststart failure is logged, the container keeps running.
-    let sj = serde_json::to_vec(&c.oci_state()).unwrap_or_default();
-    if let Err(e) = load_hooks(c).map_or(Ok(()), |h| hooks::run_all(Kind::Poststart, Some(&h), &sj)) {
+    // The state the hooks see is the one start produced ("running", with the pid), even if the
+    // process has already exited by the time they run.
+    let sj = serde_json::to_vec(&c.state.oci_json(Status::Running)).unwrap_or_default();
+    if let Err(e) = hooks::run_all(Kind::Poststart, c.state.hooks.as_ref(), &sj) {
         log::warn!("{e}");
     }
     Ok(())
 }
 
 use std::os::unix::fs::OpenOptionsExt;
-
-/// The hooks from the bundle's config.json (not persisted in the state: the bundle is the source).
-fn load_hooks(c: &Container) -> Option<oci_spec::runtime::Hooks> {
-    spec::load(c.bundle()).ok().and_then(|b| b.spec.hooks().clone())
-}
 
 pub(crate) fn kill(c: &Container, signal: Signal, all: bool) -> Result<(), Error> {
     let status = c.status();
@@ -528,7 +526,7 @@ pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {
     }
     let sj = serde_json::to_vec(&c.state.oci_json(Status::Stopped)).unwrap_or_default();
     // config.md "Lifecycle" step 13: poststop failures are logged, deletion goes on.
-    if let Err(e) = load_hooks(&c).map_or(Ok(()), |h| hooks::run_all(Kind::Poststop, Some(&h), &sj)) {
+    if let Err(e) = hooks::run_all(Kind::Poststop, c.state.hooks.as_ref(), &sj) {
         log::warn!("{e}");
     }
     cgroups::remove(&c.state.cgroup)?;

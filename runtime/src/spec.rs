@@ -291,6 +291,68 @@ pub fn lsm_available() -> (bool, bool) {
     (apparmor_enabled(), selinux_enabled())
 }
 
+/// The config.json `brisk spec` writes: runc's default spec, with the capability set and seccomp
+/// profile containerd's CRI uses (config/). `rootless` maps the caller's uid/gid to root in a user
+/// namespace and drops what an unprivileged user cannot set up (runc's `spec --rootless`).
+pub fn example(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
+    let caps = crate::security::default_capabilities();
+    let mut v = serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "brisk",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "seccomp": crate::security::default_seccomp(),
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    });
+    if rootless {
+        let linux = &mut v["linux"];
+        linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
+        if let Some(obj) = linux.as_object_mut() {
+            obj.remove("resources");
+        }
+        let mounts = v["mounts"].as_array_mut().map(std::mem::take).unwrap_or_default();
+        v["mounts"] = mounts
+            .into_iter()
+            .filter(|m| m["destination"] != "/sys/fs/cgroup")
+            .map(|mut m| {
+                if m["destination"] == "/sys" {
+                    m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+                }
+                if m["destination"] == "/dev/pts" {
+                    m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                }
+                m
+            })
+            .collect();
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,69 +457,4 @@ mod tests {
         v["hostname"] = "x".into();
         assert!(check(v).expect_err("uts").to_string().contains("uts"));
     }
-}
-
-/// The config.json `brisk spec` writes: runc's default spec, with the capability set and seccomp
-/// profile containerd's CRI uses (config/). `rootless` maps the caller's uid/gid to root in a user
-/// namespace and drops what an unprivileged user cannot set up (runc's `spec --rootless`).
-pub fn example(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
-    let caps = crate::security::default_capabilities();
-    let mut v = serde_json::json!({
-        "ociVersion": OCI_VERSION,
-        "process": {
-            "terminal": true,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": true
-        },
-        "root": {"path": "rootfs", "readonly": true},
-        "hostname": "brisk",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
-            "seccomp": crate::security::default_seccomp(),
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-        }
-    });
-    if rootless {
-        let linux = &mut v["linux"];
-        linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-        linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
-        if let Some(obj) = linux.as_object_mut() {
-            obj.remove("resources");
-        }
-        let mounts = v["mounts"].as_array_mut().map(std::mem::take).unwrap_or_default();
-        v["mounts"] = mounts
-            .into_iter()
-            .filter(|m| m["destination"] != "/sys/fs/cgroup")
-            .map(|mut m| {
-                if m["destination"] == "/sys" {
-                    m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-                }
-                if m["destination"] == "/dev/pts" {
-                    m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
-                }
-                if m["destination"] == "/dev/mqueue" {
-                    m = serde_json::json!({"destination": "/dev/mqueue", "type": "none", "source": "/dev/mqueue", "options": ["bind", "nosuid", "noexec", "nodev"]});
-                }
-                m
-            })
-            .collect();
-    }
-    v
 }

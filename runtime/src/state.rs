@@ -65,6 +65,10 @@ pub struct State {
     pub namespaces: Vec<(String, Option<PathBuf>)>,
     /// The user that owns the container (runc's `list` shows it).
     pub owner: String,
+    /// The config's hooks as they were at create time: poststart and poststop run these even if
+    /// the bundle changed or disappeared since (runc keeps its config in its state too).
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 pub const STATE_FILE: &str = "state.json";

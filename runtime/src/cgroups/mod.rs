@@ -1,25 +1,51 @@
-//! Cgroup placement, limits, freezing and removal, for v1, hybrid and unified hosts.
+//! Cgroup placement, limits, freezing, stats, OOM notification and removal, for v1, hybrid and
+//! unified (v2) hosts.
 //!
 //! The container gets its own cgroup in every mounted hierarchy (cgroupsPath, config-linux.md
 //! "Control groups"). Only directories brisk created are ever written to or removed: the
-//! [`Placement`] records them, in creation order, so `delete` removes exactly those.
+//! [`Placement`] records them, in creation order, so `delete` removes exactly those. The one
+//! exception is cgroup v2 delegation on a unified host: like runc (fs2 CreateCgroupPath), the
+//! controllers a container needs are enabled in its ancestors' `cgroup.subtree_control`, without
+//! which no v2 limit file exists. No limit of an ancestor is ever written.
+//!
+//! Submodules: [`v1`] and [`v2`] apply `linux.resources` the way runc 1.1.5 does on each
+//! interface, [`devices`] turns device rules into v1 writes or a v2 eBPF program, [`stats`] reads
+//! usage figures, [`oom`] gives a pollable OOM notification.
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
+pub mod devices;
+pub mod oom;
+pub mod stats;
+pub mod v1;
+pub mod v2;
+
+pub use oom::{OomEvent, OomWatch};
+pub use stats::{CgroupVersion, Stats};
+
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("cgroup {step} {path}: {source}")]
     Io { step: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    /// A `linux.resources` field this host cannot honour, or an invalid value in it.
+    #[error("linux.resources.{field}: {reason}")]
+    Field { field: String, reason: String },
     #[error("cgroup: {reason}")]
     Invalid { reason: String },
+    #[error("cgroup eBPF device filter: {step}: {source}")]
+    Bpf { step: &'static str, #[source] source: std::io::Error },
 }
 
-fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
+pub(crate) fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
     move |source| CgroupError::Io { step, path: path.to_path_buf(), source }
+}
+
+pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> CgroupError {
+    CgroupError::Field { field: field.into(), reason: reason.into() }
 }
 
 /// One mounted hierarchy as seen in /proc/self/mountinfo.
@@ -54,6 +80,33 @@ pub struct Placement {
     pub created: Vec<PathBuf>,
 }
 
+impl Placement {
+    /// The directory of the v1 hierarchy carrying `controller`.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs.iter().find(|(h, _)| h.fstype == "cgroup" && h.has(controller)).map(|(_, d)| d.as_path())
+    }
+
+    /// The directory in the cgroup2 hierarchy (the only one on a unified host; the `unified` mount
+    /// on a hybrid host).
+    pub fn unified_dir(&self) -> Option<&Path> {
+        self.dirs.iter().find(|(h, _)| h.fstype == "cgroup2").map(|(_, d)| d.as_path())
+    }
+
+    /// True when every hierarchy is cgroup2 (a pure v2 host).
+    pub fn is_unified(&self) -> bool {
+        !self.dirs.is_empty() && self.dirs.iter().all(|(h, _)| h.fstype == "cgroup2")
+    }
+
+    /// Which interface limits and stats use.
+    pub fn version(&self) -> CgroupVersion {
+        if self.is_unified() {
+            CgroupVersion::V2
+        } else {
+            CgroupVersion::V1
+        }
+    }
+}
+
 /// The host's cgroup hierarchies, from `mountinfo` text.
 pub fn parse_mountinfo(mountinfo: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
@@ -75,7 +128,7 @@ pub fn parse_mountinfo(mountinfo: &str) -> Vec<Hierarchy> {
         };
         let h = Hierarchy { mount: PathBuf::from(unescape(pre[4])), fstype: fstype.into(), controllers, root: PathBuf::from(unescape(pre[3])) };
         // The same hierarchy can be mounted twice (e.g. cpu and cpu,cpuacct links); keep the first.
-        if !out.iter().any(|o: &Hierarchy| o.mount == h.mount || (o.fstype == "cgroup" && o.controllers == h.controllers)) {
+        if !out.iter().any(|o: &Hierarchy| o.mount == h.mount || (o.fstype == h.fstype && o.controllers == h.controllers)) {
             out.push(h);
         }
     }
@@ -110,35 +163,26 @@ pub fn check_path(p: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Resource fields brisk applies; anything else set in `linux.resources` is refused by name
-/// (config-linux.md: a runtime must not silently ignore a requested limit).
+/// Host-independent checks of `linux.resources`, at config load time. What depends on the host's
+/// cgroup mode (a v1-only field on a v2 host, a controller that is not mounted) is refused when it
+/// is applied, by [`create`] or [`update`], also naming the field.
 pub fn validate_resources(r: &LinuxResources) -> Result<(), (String, String)> {
-    let ns = |f: &str| Err((f.to_string(), "not supported yet".to_string()));
-    if let Some(cpu) = r.cpu() {
-        if cpu.burst().is_some() {
-            return ns("cpu.burst");
-        }
-        if cpu.idle().is_some() {
-            return ns("cpu.idle");
-        }
-    }
     if let Some(m) = r.memory() {
         if m.kernel().is_some() || m.kernel_tcp().is_some() {
             return Err(("memory.kernel".into(), "kernel memory limits are deprecated and not supported (runc ignores them since 1.0.0-rc95; brisk refuses)".into()));
         }
-        if m.use_hierarchy().is_some() {
-            return ns("memory.useHierarchy");
+        if m.swappiness().is_some_and(|s| s > 100) {
+            return Err(("memory.swappiness".into(), format!("invalid value {} (valid range is 0-100)", m.swappiness().unwrap_or_default())));
         }
     }
-    if r.rdma().as_ref().is_some_and(|x| !x.is_empty()) {
-        return ns("rdma");
+    for (i, d) in r.devices().as_deref().unwrap_or_default().iter().enumerate() {
+        devices::Rule::from_spec(d).map_err(|reason| (format!("devices[{i}]"), reason))?;
     }
-    if r.unified().as_ref().is_some_and(|x| !x.is_empty()) {
-        return ns("unified");
-    }
-    if let Some(b) = r.block_io() {
-        if b.leaf_weight().is_some() || b.weight_device().as_ref().is_some_and(|w| !w.is_empty()) {
-            return ns("blockIO.weightDevice");
+    if let Some(u) = r.unified() {
+        for k in u.keys() {
+            if k.contains('/') || !k.contains('.') || k.starts_with('.') {
+                return Err((format!("unified[{k:?}]"), "must be a file name of the form CONTROLLER.PARAMETER".into()));
+            }
         }
     }
     Ok(())
@@ -180,19 +224,25 @@ fn own_path(own: &str, h: &Hierarchy) -> Option<PathBuf> {
     None
 }
 
-/// Create the container's cgroups (recording what was created) and apply `resources`.
+/// Create the container's cgroups (recording what was created) and apply `resources` and the
+/// device rules (`resources.devices`, runc's default allow list, then one allow per
+/// `linux.devices` entry).
 pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxResources>, devices: &[LinuxDevice]) -> Result<Placement, CgroupError> {
     let hs = host_hierarchies()?;
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let mut placement = Placement { dirs: plan(&hs, cgroups_path, id, &own), created: Vec::new() };
     let res = (|| {
+        let unified = placement.is_unified();
         for (h, dir) in placement.dirs.clone() {
             mkdir_recording(&h, &dir, &mut placement.created)?;
+            if unified {
+                v2::enable_controllers(&h.mount, &dir)?;
+            }
         }
-        if let Some(r) = resources {
-            apply(&placement, r)?;
-        }
-        allow_devices(&placement, devices)?;
+        let empty = LinuxResources::default();
+        let r = resources.unwrap_or(&empty);
+        apply(&placement, r, Mode::Create)?;
+        devices::apply(&placement, r.devices().as_deref().unwrap_or_default(), devices)?;
         Ok(())
     })();
     if let Err(e) = res {
@@ -231,8 +281,32 @@ fn mkdir_recording(h: &Hierarchy, dir: &Path, created: &mut Vec<PathBuf>) -> Res
     Ok(())
 }
 
-fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
-    fs::write(path, value).map_err(io_err("write", path))
+/// Write one cgroup file. Never creates it: a missing file means the controller or feature is
+/// absent, which callers turn into an error naming the resource field.
+pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    let mut f = fs::OpenOptions::new().write(true).truncate(true).open(path).map_err(io_err("open", path))?;
+    f.write_all(value.as_bytes()).map_err(io_err("write", path))
+}
+
+/// Write `file` in `dir` for resource field `name`: a missing file becomes a field error.
+pub(crate) fn write_field(dir: &Path, file: &str, value: &str, name: &str) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    if !path.exists() {
+        return Err(field(name, format!("{} does not exist (controller or feature not available on this host)", path.display())));
+    }
+    write(&path, value)
+}
+
+pub(crate) fn read(path: &Path) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(io_err("read", path))
+}
+
+/// Whether resources are applied at create time or as a live update (some writes depend on it:
+/// runc's memory/swap ordering, checkBeforeUpdate, replacing the v2 device program).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Create,
+    Update,
 }
 
 /// Move `pid` into the container's cgroups.
@@ -243,174 +317,31 @@ pub fn add(p: &Placement, pid: i32) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn dir_with<'a>(p: &'a Placement, controller: &str) -> Option<&'a Path> {
-    p.dirs.iter().find(|(h, _)| h.has(controller)).map(|(_, d)| d.as_path())
-}
-
-fn unified_dir(p: &Placement) -> Option<&Path> {
-    p.dirs.iter().find(|(h, _)| h.fstype == "cgroup2").map(|(_, d)| d.as_path())
-}
-
-/// The devices of `linux.devices` are usable in the container (runc adds an allow rule for each).
-fn allow_devices(p: &Placement, devices: &[LinuxDevice]) -> Result<(), CgroupError> {
-    let Some(d) = dir_with(p, "devices") else { return Ok(()) };
-    for dev in devices {
-        let typ = match dev.typ() {
-            oci_spec::runtime::LinuxDeviceType::B => "b",
-            oci_spec::runtime::LinuxDeviceType::P => continue,
-            _ => "c",
-        };
-        write(&d.join("devices.allow"), &format!("{typ} {}:{} rwm", dev.major(), dev.minor()))?;
-    }
-    Ok(())
-}
-
 /// Device cgroup rules runc adds to every container (and brisk, to behave the same).
-pub const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm",
-];
+pub const DEFAULT_ALLOWED_DEVICES: &[&str] = devices::DEFAULT_ALLOWED;
 
-/// Apply `r` (v1 controllers on v1/hybrid hosts; the v2 equivalents on a unified host).
-pub fn apply(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
-    let unified = p.dirs.iter().all(|(h, _)| h.fstype == "cgroup2");
-    if unified {
-        return apply_v2(p, r);
+/// Apply `r` (v1 controllers on v1/hybrid hosts; the v2 equivalents on a unified host), except the
+/// device rules ([`devices::apply`]).
+pub fn apply(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<(), CgroupError> {
+    if p.is_unified() {
+        let d = p.unified_dir().ok_or_else(|| CgroupError::Invalid { reason: "no cgroup2 directory in the placement".into() })?;
+        v2::apply(d, r, mode)
+    } else {
+        v1::apply(p, r, mode)
     }
-    if let Some(d) = dir_with(p, "devices") {
-        for rule in r.devices().as_deref().unwrap_or_default() {
-            let typ = rule.typ().map(|t| t.as_str().to_string()).unwrap_or_else(|| "a".into());
-            let num = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n.to_string()).unwrap_or_else(|| "*".into());
-            let line = if typ == "a" {
-                "a".to_string()
-            } else {
-                format!("{typ} {}:{} {}", num(rule.major()), num(rule.minor()), rule.access().as_deref().unwrap_or("rwm"))
-            };
-            let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
-            write(&d.join(file), &line)?;
-        }
-        // runc (libcontainer/specconv AllowedDevices) always allows mknod of anything plus the
-        // default devices of config-linux.md after the spec's own rules; configs written for runc
-        // (`runc spec`: deny all) rely on it.
-        for line in DEFAULT_ALLOWED_DEVICES {
-            write(&d.join("devices.allow"), line)?;
-        }
-    }
-    if let (Some(m), Some(d)) = (r.memory(), dir_with(p, "memory")) {
-        if let Some(v) = m.limit() {
-            write(&d.join("memory.limit_in_bytes"), &v.to_string())?;
-        }
-        if let Some(v) = m.reservation() {
-            write(&d.join("memory.soft_limit_in_bytes"), &v.to_string())?;
-        }
-        if let Some(v) = m.swap() {
-            write(&d.join("memory.memsw.limit_in_bytes"), &v.to_string())?;
-        }
-        if let Some(v) = m.swappiness() {
-            write(&d.join("memory.swappiness"), &v.to_string())?;
-        }
-        if m.disable_oom_killer() == Some(true) {
-            write(&d.join("memory.oom_control"), "1")?;
-        }
-    }
-    if let Some(c) = r.cpu() {
-        if let Some(d) = dir_with(p, "cpu") {
-            if let Some(v) = c.shares() {
-                write(&d.join("cpu.shares"), &v.to_string())?;
-            }
-            if let Some(v) = c.period() {
-                write(&d.join("cpu.cfs_period_us"), &v.to_string())?;
-            }
-            if let Some(v) = c.quota() {
-                write(&d.join("cpu.cfs_quota_us"), &v.to_string())?;
-            }
-            if let Some(v) = c.realtime_period() {
-                write(&d.join("cpu.rt_period_us"), &v.to_string())?;
-            }
-            if let Some(v) = c.realtime_runtime() {
-                write(&d.join("cpu.rt_runtime_us"), &v.to_string())?;
-            }
-        }
-        if let Some(d) = dir_with(p, "cpuset") {
-            if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
-                write(&d.join("cpuset.cpus"), v)?;
-            }
-            if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
-                write(&d.join("cpuset.mems"), v)?;
-            }
-        }
-    }
-    if let (Some(pids), Some(d)) = (r.pids(), dir_with(p, "pids")) {
-        let v = if pids.limit() <= 0 { "max".to_string() } else { pids.limit().to_string() };
-        write(&d.join("pids.max"), &v)?;
-    }
-    if let (Some(b), Some(d)) = (r.block_io(), dir_with(p, "blkio")) {
-        if let Some(w) = b.weight() {
-            write(&d.join("blkio.weight"), &w.to_string())?;
-        }
-        let throttles = [
-            ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-            ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-            ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-            ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
-        ];
-        for (file, list) in throttles {
-            for t in list.as_deref().unwrap_or_default() {
-                write(&d.join(file), &format!("{}:{} {}", t.major(), t.minor(), t.rate()))?;
-            }
-        }
-    }
-    if let Some(n) = r.network() {
-        if let (Some(id), Some(d)) = (n.class_id(), dir_with(p, "net_cls")) {
-            write(&d.join("net_cls.classid"), &id.to_string())?;
-        }
-        if let Some(d) = dir_with(p, "net_prio") {
-            for pr in n.priorities().as_deref().unwrap_or_default() {
-                write(&d.join("net_prio.ifpriomap"), &format!("{} {}", pr.name(), pr.priority()))?;
-            }
-        }
-    }
-    for h in r.hugepage_limits().as_deref().unwrap_or_default() {
-        // On hybrid hosts hugetlb lives in the cgroup2 hierarchy.
-        let (d, file) = match (dir_with(p, "hugetlb"), unified_dir(p)) {
-            (Some(d), _) => (d, format!("hugetlb.{}.limit_in_bytes", h.page_size())),
-            (None, Some(d)) => (d, format!("hugetlb.{}.max", h.page_size())),
-            _ => return Err(CgroupError::Invalid { reason: "hugepageLimits: no hugetlb controller on this host".into() }),
-        };
-        let path = d.join(&file);
-        if !path.exists() {
-            return Err(CgroupError::Invalid { reason: format!("hugepageLimits: {} does not exist (hugetlb not enabled for this cgroup)", path.display()) });
-        }
-        write(&path, &h.limit().to_string())?;
-    }
-    Ok(())
 }
 
-/// The v2 interface for the same fields (runc's conversions: cpu.shares → cpu.weight, etc.).
-fn apply_v2(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
-    let Some(d) = unified_dir(p) else { return Ok(()) };
-    if let Some(m) = r.memory() {
-        if let Some(v) = m.limit() {
-            write(&d.join("memory.max"), &if v < 0 { "max".into() } else { v.to_string() })?;
-        }
-        if let Some(v) = m.reservation() {
-            write(&d.join("memory.low"), &v.to_string())?;
+/// Live update (`runc update`, the shim's Update): the fields set in `r` are written, the others
+/// keep their current values. Device rules, when present, replace the container's rules.
+pub fn update(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
+    if let Some(rules) = r.devices().as_deref() {
+        for (i, d) in rules.iter().enumerate() {
+            devices::Rule::from_spec(d).map_err(|reason| field(format!("devices[{i}]"), reason))?;
         }
     }
-    if let Some(c) = r.cpu() {
-        if let Some(s) = c.shares() {
-            // runc's ConvertCPUSharesToCgroupV2Value: [2, 262144] → [1, 10000].
-            let w = if s == 0 { 0 } else { 1 + ((s.saturating_sub(2)) * 9999) / 262142 };
-            if w > 0 {
-                write(&d.join("cpu.weight"), &w.to_string())?;
-            }
-        }
-        if c.quota().is_some() || c.period().is_some() {
-            let q = c.quota().filter(|q| *q > 0).map(|q| q.to_string()).unwrap_or_else(|| "max".into());
-            write(&d.join("cpu.max"), &format!("{q} {}", c.period().unwrap_or(100000)))?;
-        }
-    }
-    if let Some(pids) = r.pids() {
-        write(&d.join("pids.max"), &if pids.limit() <= 0 { "max".into() } else { pids.limit().to_string() })?;
+    apply(p, r, Mode::Update)?;
+    if let Some(rules) = r.devices().as_deref() {
+        devices::apply(p, rules, &[])?;
     }
     Ok(())
 }
@@ -426,23 +357,24 @@ pub fn pids(p: &Placement) -> Result<Vec<i32>, crate::Error> {
 }
 
 pub fn is_frozen(p: &Placement) -> bool {
-    if let Some(d) = dir_with(p, "freezer") {
+    if let Some(d) = p.v1_dir("freezer") {
         return fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN");
     }
-    if let Some(d) = unified_dir(p).filter(|_| p.dirs.iter().all(|(h, _)| h.fstype == "cgroup2")) {
+    if let Some(d) = p.unified_dir().filter(|_| p.is_unified()) {
         return fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
     }
     false
 }
 
-/// Freeze or thaw every process, waiting until the kernel reports the new state.
+/// Freeze or thaw every process, waiting until the kernel reports the new state (v1
+/// `freezer.state` reads FROZEN/THAWED; v2 `cgroup.events` has `frozen 1`/`frozen 0`).
 pub fn set_frozen(p: &Placement, frozen: bool) -> Result<(), CgroupError> {
-    if let Some(d) = dir_with(p, "freezer") {
+    if let Some(d) = p.v1_dir("freezer") {
         let f = d.join("freezer.state");
         let want = if frozen { "FROZEN" } else { "THAWED" };
         for _ in 0..1000 {
             write(&f, want)?;
-            let now = fs::read_to_string(&f).map_err(io_err("read", &f))?;
+            let now = read(&f)?;
             if now.trim() == want {
                 return Ok(());
             }
@@ -450,11 +382,19 @@ pub fn set_frozen(p: &Placement, frozen: bool) -> Result<(), CgroupError> {
         }
         return Err(CgroupError::Invalid { reason: format!("{}: did not become {want}", f.display()) });
     }
-    if let Some(d) = unified_dir(p) {
+    if let Some(d) = p.unified_dir().filter(|_| p.is_unified()) {
         let f = d.join("cgroup.freeze");
-        if f.exists() {
-            return write(&f, if frozen { "1" } else { "0" });
+        write(&f, if frozen { "1" } else { "0" })?;
+        let events = d.join("cgroup.events");
+        let want = if frozen { "1" } else { "0" };
+        for _ in 0..5000 {
+            let text = read(&events)?;
+            if stats::flat_keyed(&text).get("frozen").map(|v| v.to_string()).as_deref() == Some(want) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        return Err(CgroupError::Invalid { reason: format!("{}: frozen did not become {want}", events.display()) });
     }
     Err(CgroupError::Invalid { reason: "no freezer available for this container".into() })
 }
@@ -487,7 +427,27 @@ pub fn mounts_for_rootfs(p: &Placement) -> Vec<(String, String, PathBuf)> {
 }
 
 #[cfg(test)]
+pub(crate) mod testutil {
+    use std::path::Path;
+
+    /// A fake cgroup directory: each `(file, content)` created, so writes to anything else fail
+    /// like a missing controller file does.
+    pub fn dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tempdir");
+        for (f, c) in files {
+            std::fs::write(d.path().join(f), c).expect("write fixture");
+        }
+        d
+    }
+
+    pub fn get(d: &Path, f: &str) -> String {
+        std::fs::read_to_string(d.join(f)).expect("read fixture")
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const HYBRID: &str = "\
@@ -496,6 +456,10 @@ mod tests {
 32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
 33 30 0:29 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,memory
 34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,cpu,cpuacct
+";
+
+    const UNIFIED: &str = "\
+25 20 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 ";
 
     #[test]
@@ -510,6 +474,17 @@ mod tests {
     }
 
     #[test]
+    fn parses_unified() {
+        let hs = parse_mountinfo(UNIFIED);
+        assert_eq!(hs.len(), 1);
+        assert!(is_unified(&hs));
+        let p = Placement { dirs: plan(&hs, Some(Path::new("/a")), "id", ""), created: vec![] };
+        assert!(p.is_unified());
+        assert_eq!(p.version(), CgroupVersion::V2);
+        assert_eq!(p.unified_dir(), Some(Path::new("/sys/fs/cgroup/a")));
+    }
+
+    #[test]
     fn plans_absolute_relative_and_default_paths() {
         let hs = parse_mountinfo(HYBRID);
         let own = "5:memory:/user.slice\n0::/user.slice/x\n";
@@ -520,6 +495,9 @@ mod tests {
         assert_eq!(rel[0].1, PathBuf::from("/sys/fs/cgroup/unified/user.slice/x/c"));
         let def = plan(&hs, None, "id", own);
         assert_eq!(def[3].1, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/id"));
+        let p = Placement { dirs: def, created: vec![] };
+        assert_eq!(p.version(), CgroupVersion::V1);
+        assert_eq!(p.v1_dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/id")));
     }
 
     #[test]
@@ -527,5 +505,17 @@ mod tests {
         assert!(check_path(Path::new("system.slice:brisk:x")).is_err());
         assert!(check_path(Path::new("/a/../b")).is_err());
         assert!(check_path(Path::new("/a/b")).is_ok());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let r: LinuxResources = serde_json::from_str(r#"{"memory":{"swappiness":101}}"#).unwrap();
+        assert_eq!(validate_resources(&r).unwrap_err().0, "memory.swappiness");
+        let r: LinuxResources = serde_json::from_str(r#"{"devices":[{"allow":true,"type":"c","access":"rwx"}]}"#).unwrap();
+        assert_eq!(validate_resources(&r).unwrap_err().0, "devices[0]");
+        let r: LinuxResources = serde_json::from_str(r#"{"unified":{"../memory.max":"1"}}"#).unwrap();
+        assert!(validate_resources(&r).unwrap_err().0.starts_with("unified"));
+        let r: LinuxResources = serde_json::from_str(r#"{"cpu":{"burst":1,"idle":1},"rdma":{"mlx5_0":{"hcaHandles":1}}}"#).unwrap();
+        assert!(validate_resources(&r).is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! Test harness: bundles, images, private containerd instances.
 
+pub mod attack;
 pub mod bundle;
 pub mod cni;
 pub mod containerd;

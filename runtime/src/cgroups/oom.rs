@@ -38,6 +38,8 @@ pub struct OomWatch {
     fd: OwnedFd,
     counter: PathBuf,
     last: u64,
+    /// v1 OOMs already reported from a notification whose kill the counter has not shown yet.
+    ahead: u64,
     /// v1: memory.oom_control stays open while the eventfd is registered on it.
     _control: Option<File>,
 }
@@ -73,7 +75,7 @@ impl OomWatch {
         let fd = unsafe { OwnedFd::from_raw_fd(efd) };
         write(&dir.join("cgroup.event_control"), &format!("{} {}", fd.as_raw_fd(), control.as_raw_fd()))?;
         let last = oom_kills(&oom_control).unwrap_or(0);
-        Ok(OomWatch { fd, counter: oom_control, last, _control: Some(control) })
+        Ok(OomWatch { fd, counter: oom_control, last, ahead: 0, _control: Some(control) })
     }
 
     /// v2: inotify on `dir`/memory.events.
@@ -93,15 +95,31 @@ impl OomWatch {
             return Err(sys("inotify_add_watch", &events)(std::io::Error::last_os_error()));
         }
         let last = oom_kills(&events).unwrap_or(0);
-        Ok(OomWatch { fd, counter: events, last, _control: None })
+        Ok(OomWatch { fd, counter: events, last, ahead: 0, _control: None })
     }
 
     /// Drain the wake-up fd, then [`OomWatch::check`]. Never blocks.
+    ///
+    /// v1 signals the eventfd when the cgroup goes under OOM, which is before the victim is killed
+    /// and the counter moves: a notification with no counter change yet is reported at once, and
+    /// the kill the counter shows later is not reported again.
     pub fn read(&mut self) -> Result<Option<OomEvent>, CgroupError> {
         let mut buf = [0u8; 4096];
         let mut f = File::from(self.fd.try_clone().map_err(|e| CgroupError::Invalid { reason: format!("dup OOM fd: {e}") })?);
-        while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
-        Ok(self.check())
+        let mut notified = false;
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            notified = true;
+        }
+        match self.check() {
+            None if notified && self._control.is_some() => {
+                self.ahead += 1;
+                Ok(Some(OomEvent::Oom { kills: 1 }))
+            }
+            other => Ok(other),
+        }
     }
 
     /// Compare the `oom_kill` counter with the last value seen; safe to call at any time (the
@@ -109,12 +127,12 @@ impl OomWatch {
     /// not been handled yet).
     pub fn check(&mut self) -> Option<OomEvent> {
         let Some(now) = oom_kills(&self.counter) else { return Some(OomEvent::Gone) };
-        if now > self.last {
-            let kills = now - self.last;
-            self.last = now;
-            return Some(OomEvent::Oom { kills });
-        }
-        None
+        let delta = now.saturating_sub(self.last);
+        self.last = now;
+        let absorbed = delta.min(self.ahead);
+        self.ahead -= absorbed;
+        let kills = delta - absorbed;
+        (kills > 0).then_some(OomEvent::Oom { kills })
     }
 }
 

@@ -197,6 +197,11 @@ fn host_pid(rt: &RuntimeUnderTest, id: &str) -> i32 {
     rt.state(id)["pid"].as_i64().expect("pid") as i32
 }
 
+/// `<bin> --root R args...` in the background, all stdio on /dev/null.
+fn spawn_quiet(rt: &RuntimeUnderTest, args: &[&str]) -> Child {
+    rt.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn runtime")
+}
+
 /// `<bin> --root R args...` with stdout and stderr on `w` (a full pipe) and stdin from /dev/null.
 fn spawn_on_pipe(rt: &RuntimeUnderTest, args: &[&str], w: &std::os::fd::OwnedFd) -> Child {
     let out = w.try_clone().expect("dup pipe");
@@ -285,11 +290,14 @@ fn attack_5736_held_at_start_execve(kind: Kind) {
     let agent = attack::NotifyAgent::listen(&sock, vec![decision]);
     let vid = rt.new_id("cve5736-victim");
     rt.create(&vid, &v).ok();
-    rt.start(&vid).ok();
+    // In the background: `start` returns only once the init has exec'd, which the agent holds.
+    let mut start = attack::ChildGuard(spawn_quiet(&rt, &["start", &vid]));
     let held = notified.recv_timeout(brisk_integration::runtime_cli::WAIT_LIMIT).expect("the init's execve reached the agent");
     assert_eq!(held as i64, rt.state(&vid)["pid"].as_i64().expect("pid"), "the held execve is not the init's");
     let grab = a.grab(held as i32, "start");
     drop(release);
+    let st = start.0.wait().expect("wait start");
+    assert!(st.success(), "start failed: {st}");
     let pid = host_pid(&rt, &vid);
     let mut seen = Vec::new();
     attack::wait_for("the victim to exec its program", || {
@@ -323,7 +331,7 @@ fn attack_5736_held_at_exec_execve(kind: Kind) {
     rt.run_detached(&vid, &v).ok();
     let init = host_pid(&rt, &vid);
     attack::wait_for("the victim's init to run sleep", || attack::cmdline(init).first().map(String::as_str) == Some("sleep"));
-    let mut exec = attack::ChildGuard(rt.command().args(["exec", &vid, "true"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn exec"));
+    let mut exec = attack::ChildGuard(spawn_quiet(&rt, &["exec", &vid, "true"]));
     let held = notified.recv_timeout(brisk_integration::runtime_cli::WAIT_LIMIT).expect("the exec'd process's execve reached the agent");
     let grab = a.grab(held as i32, "exec");
     drop(release);
@@ -379,13 +387,16 @@ fn attack_5736_shebang_entrypoint(kind: Kind) {
     drop(w);
     let st = create.0.wait().expect("wait create");
     assert!(st.success(), "create failed: {st}");
-    let start = rt.start(&vid);
+    // In the background: `start` returns only once the init has exec'd or died (brisk and runc),
+    // and here the init blocks writing to the full pipe.
+    let mut start = attack::ChildGuard(spawn_quiet(&rt, &["start", &vid]));
     let pid = wait_interpreter(&script, &v, &mut || rt.status(&vid) == "stopped");
     let grab = pid.map(|pid| a.grab(pid, "entrypoint"));
     // Let the interpreter (or the failed exec) print its error and exit; the container stops.
     let drained = attack::drain(r);
     rt.wait_status(&vid, "stopped");
     let printed = String::from_utf8_lossy(&drained.join().unwrap_or_default()).trim_start_matches('.').to_string();
+    let start = start.0.wait().expect("wait start");
     match grab {
         Some(grab) => {
             assert_not_busy(&copy);

@@ -170,7 +170,40 @@ pub struct Prepared {
     stdin_w: Option<OwnedFd>,
     stdout_r: Option<OwnedFd>,
     stderr_r: Option<OwnedFd>,
+    /// Write-only opens of the stdout / stderr fifos, made once containerd's reader exists.
+    stdout_guard: Option<OwnedFd>,
+    stderr_guard: Option<OwnedFd>,
     spec: Option<StdioSpec>,
+}
+
+/// How long to wait for containerd to open the read side of an output fifo before copying
+/// anyway. containerd opens it before it asks for the process to start, so this is only a bound
+/// for a containerd that went away meanwhile.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Open `path` write-only once a reader exists, returning that fd; `None` if no reader showed up
+/// within [`READER_WAIT`].
+///
+/// Why: containerd's fifo package opens its read side with a *blocking* open in a goroutine. The
+/// shim's own read-write open never waits, so a fast process (an `exec` of `readlink`) could have
+/// its output written and the fifo closed before that goroutine's open ran — which then waits
+/// forever for a writer, and ExecSync never returns. A blocked reader already counts as a reader,
+/// so an O_WRONLY|O_NONBLOCK open succeeds exactly when containerd's open is under way, and holding
+/// this fd until the copy ends means the reader always sees the writer and then EOF.
+fn wait_for_reader(path: &str) -> Option<OwnedFd> {
+    let deadline = std::time::Instant::now() + READER_WAIT;
+    loop {
+        match nix::fcntl::open(path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) {
+            Ok(fd) => return Some(fd),
+            Err(nix::errno::Errno::ENXIO) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => {
+                log::warn!("output fifo {path}: no reader ({e}); copying without waiting for one");
+                return None;
+            }
+        }
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -209,6 +242,11 @@ pub fn prepare(
         .map_err(|e| ShimError::io("console socketpair", "")(e.into()))?;
         p.console_ours = Some(ours);
         p.console_peer = Some(peer);
+        if let Output::Fifo { stdout, .. } = &spec.output {
+            if !stdout.is_empty() {
+                p.stdout_guard = wait_for_reader(stdout);
+            }
+        }
         return Ok(p);
     }
     if !spec.stdin.is_empty() {
@@ -225,12 +263,14 @@ pub fn prepare(
                 chown_io(&w, uid, gid)?;
                 p.stdout = Some(w);
                 p.stdout_r = Some(r);
+                p.stdout_guard = wait_for_reader(stdout);
             }
             if !stderr.is_empty() {
                 let (r, w) = pipe()?;
                 chown_io(&w, uid, gid)?;
                 p.stderr = Some(w);
                 p.stderr_r = Some(r);
+                p.stderr_guard = wait_for_reader(stderr);
             }
         }
         Output::File(path) => {
@@ -371,7 +411,12 @@ impl Prepared {
             let master = Arc::new(master);
             if let Some((stdout, _)) = out_fifo.filter(|(s, _)| !s.is_empty()) {
                 let w = open_out_fifo(&stdout)?;
-                io.tasks.push(tokio::spawn(console_out(master.clone(), w)));
+                let guard = self.stdout_guard.take();
+                let m = master.clone();
+                io.tasks.push(tokio::spawn(async move {
+                    console_out(m, w).await;
+                    drop(guard);
+                }));
             }
             if !spec.stdin.is_empty() {
                 let r = open_in_fifo(&spec.stdin)?;
@@ -387,15 +432,19 @@ impl Prepared {
             io.stdin_task = Some(tokio::spawn(pump(r, w)));
         }
         if let Some((stdout, stderr)) = out_fifo {
-            for (r, path) in [
-                (self.stdout_r.take(), stdout),
-                (self.stderr_r.take(), stderr),
+            for (r, path, guard) in [
+                (self.stdout_r.take(), stdout, self.stdout_guard.take()),
+                (self.stderr_r.take(), stderr, self.stderr_guard.take()),
             ] {
                 if let Some(r) = r {
                     let r = pipe::Receiver::from_owned_fd(r)
                         .map_err(ShimError::io("output pipe", &path))?;
                     let w = open_out_fifo(&path)?;
-                    io.tasks.push(tokio::spawn(pump(r, w)));
+                    // The write-only guard closes with the copy, so the reader gets its EOF then.
+                    io.tasks.push(tokio::spawn(async move {
+                        pump(r, w).await;
+                        drop(guard);
+                    }));
                 }
             }
         }

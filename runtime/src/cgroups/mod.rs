@@ -449,6 +449,11 @@ pub(crate) mod testutil {
     pub fn get(d: &Path, f: &str) -> String {
         std::fs::read_to_string(d.join(f)).expect("read fixture")
     }
+
+    /// `linux.resources` from JSON.
+    pub fn res(json: &str) -> oci_spec::runtime::LinuxResources {
+        serde_json::from_str(json).expect("resources json")
+    }
 }
 
 #[cfg(test)]

@@ -269,12 +269,8 @@ fn blkio(d: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::testutil::{dir, get};
+    use super::super::testutil::{dir, get, res};
     use super::*;
-
-    fn res(json: &str) -> LinuxResources {
-        serde_json::from_str(json).expect("resources json")
-    }
 
     #[test]
     fn memory_raise_writes_swap_first_and_lower_memory_first() {

@@ -311,12 +311,8 @@ pub fn enable_controllers(mount: &Path, dir: &Path) -> Result<(), CgroupError> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::testutil::{dir, get};
+    use super::super::testutil::{dir, get, res};
     use super::*;
-
-    fn res(json: &str) -> LinuxResources {
-        serde_json::from_str(json).expect("resources json")
-    }
 
     #[test]
     fn conversions_match_runc() {

@@ -84,11 +84,11 @@ cleanup() {
   for cg in /sys/fs/cgroup/*/"$NS"; do
     [[ -d "$cg" ]] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
-  rm -rf "/run/containerd/runc/$NS"
+  rm -rf "/run/containerd/runc/$NS" "/run/containerd/brisk/$NS"
   # Shims put sockets in /run/containerd/s whatever the state dir; drop the
   # shared dirs only if this demo created them and they are empty.
   if [[ "$RUN_EXISTED" == 0 ]]; then
-    rmdir /run/containerd/s /run/containerd/runc /run/containerd/fifo /run/containerd 2>/dev/null
+    rmdir /run/containerd/s /run/containerd/runc /run/containerd/brisk /run/containerd/fifo /run/containerd 2>/dev/null
   fi
   rm -rf "$TMP"
 }

@@ -60,6 +60,13 @@ fn assert_one_shim(env: &CriEnv, handler: &str) {
     );
 }
 
+/// The pod config for `name` (host network or not) and the id of its sandbox, run with `handler`.
+fn run_pod(env: &CriEnv, name: &str, host_network: bool, handler: &str) -> (cri::PodSandboxConfig, String) {
+    let pod = ok(env, "pod config", env.pod_config(name, host_network));
+    let pod_id = ok(env, &format!("RunPodSandbox handler {handler}"), env.run_pod(&pod, handler));
+    (pod, pod_id)
+}
+
 fn stop_and_remove_pod(env: &CriEnv, pod_id: &str) {
     ok(env, "StopPodSandbox", env.cri.stop_pod_sandbox(pod_id));
     let st = ok(
@@ -96,12 +103,7 @@ fn host_network_pod(version: Version, handler: &str) {
         version.release()
     );
 
-    let pod = ok(&env, "pod config", env.pod_config("hostnet", true));
-    let pod_id = ok(
-        &env,
-        &format!("RunPodSandbox handler {handler}"),
-        env.run_pod(&pod, handler),
-    );
+    let (pod, pod_id) = run_pod(&env, "hostnet", true, handler);
     let st = ok(
         &env,
         "PodSandboxStatus",
@@ -369,12 +371,7 @@ fn cni_pod(version: Version, handler: &str) {
 /// releases implement PodSandboxStats on Linux).
 fn stats(version: Version, handler: &str) {
     let env = start(version);
-    let pod = ok(&env, "pod config", env.pod_config("stats", true));
-    let pod_id = ok(
-        &env,
-        &format!("RunPodSandbox handler {handler}"),
-        env.run_pod(&pod, handler),
-    );
+    let (pod, pod_id) = run_pod(&env, "stats", true, handler);
     let c = env.container_config(
         "busy",
         &["sh", "-c", "echo ready; while true; do sleep 1; done"],
@@ -446,12 +443,7 @@ fn stats(version: Version, handler: &str) {
 /// A container over its memory limit is OOM-killed and says so.
 fn oom_killed(version: Version, handler: &str) {
     let env = start(version);
-    let pod = ok(&env, "pod config", env.pod_config("oom", true));
-    let pod_id = ok(
-        &env,
-        &format!("RunPodSandbox handler {handler}"),
-        env.run_pod(&pod, handler),
-    );
+    let (pod, pod_id) = run_pod(&env, "oom", true, handler);
     let mut c = env.container_config(
         "hog",
         &[

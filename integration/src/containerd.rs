@@ -693,7 +693,12 @@ impl Containerd {
 
     /// Status of task `id` per `ctr task ls` (RUNNING, PAUSED, STOPPED, ...).
     pub fn task_status(&self, id: &str) -> Result<Option<String>, ContainerdError> {
-        Ok(self.tasks()?.into_iter().find(|t| t.0 == id).map(|t| t.2))
+        Ok(self.task(id)?.map(|t| t.2))
+    }
+
+    /// The `ctr task ls` row (id, pid, status) of task `id`, if it is listed.
+    pub fn task(&self, id: &str) -> Result<Option<(String, u32, String)>, ContainerdError> {
+        Ok(self.tasks()?.into_iter().find(|t| t.0 == id))
     }
 
     /// Polls until task `id` has `status` (bounded, so a hung task fails the test).

@@ -32,10 +32,8 @@ fn restart_keeps_task(version: Version, runtime: &str) {
         .unwrap_or_else(|e| panic!("{e}\ncontainerd log:\n{}", cd.log_tail(30)));
     cd.wait_task_status(&id, "RUNNING").expect("running");
     let pid_before = cd
-        .tasks()
+        .task(&id)
         .expect("ls")
-        .into_iter()
-        .find(|t| t.0 == id)
         .map(|t| t.1)
         .expect("listed");
     wait_for("counter output", Duration::from_secs(60), || {
@@ -50,10 +48,8 @@ fn restart_keeps_task(version: Version, runtime: &str) {
     let at_restart = last_tick(&log).expect("ticks at restart");
 
     let row = cd
-        .tasks()
+        .task(&id)
         .expect("ls after restart")
-        .into_iter()
-        .find(|t| t.0 == id)
         .expect("task still listed after restart");
     assert_eq!(
         (row.1, row.2.as_str()),

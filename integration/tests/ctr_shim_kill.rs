@@ -15,10 +15,8 @@ fn shim_killed_cleanup(version: Version, runtime: &str) {
         .unwrap_or_else(|e| panic!("{e}\ncontainerd log:\n{}", cd.log_tail(30)));
     cd.wait_task_status(&id, "RUNNING").expect("running");
     let init = cd
-        .tasks()
+        .task(&id)
         .expect("ls")
-        .into_iter()
-        .find(|t| t.0 == id)
         .map(|t| t.1)
         .expect("listed");
     let init_fd = Pidfd::open(init).expect("pidfd of the container init");

@@ -22,10 +22,8 @@ fn task_lifecycle(version: Version, runtime: &str) {
         .unwrap_or_else(|e| panic!("{e}\ncontainerd log:\n{}", cd.log_tail(30)));
     cd.wait_task_status(&id, "RUNNING").expect("task running");
     let init_pid = cd
-        .tasks()
+        .task(&id)
         .expect("task ls")
-        .into_iter()
-        .find(|t| t.0 == id)
         .map(|t| t.1)
         .expect("task listed");
     assert!(init_pid > 0);

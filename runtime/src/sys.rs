@@ -39,6 +39,23 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
+/// A /proc/<pid>/mountinfo path field with its octal escapes (`\040` for a space, ...) decoded.
+pub fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// pidfd_open(2).
 pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
@@ -288,6 +305,12 @@ fn make_sealed_exe() -> std::io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo(r"/a\040b\011c\134d"), "/a b\tc\\d");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
 
     #[test]
     fn proc_stat_parses_self() {

@@ -129,7 +129,7 @@ pub fn parse_mountinfo(mountinfo: &str) -> Vec<Hierarchy> {
         } else {
             Vec::new()
         };
-        let h = Hierarchy { mount: PathBuf::from(unescape(pre[4])), fstype: fstype.into(), controllers, root: PathBuf::from(unescape(pre[3])) };
+        let h = Hierarchy { mount: PathBuf::from(crate::sys::unescape_mountinfo(pre[4])), fstype: fstype.into(), controllers, root: PathBuf::from(crate::sys::unescape_mountinfo(pre[3])) };
         // The same hierarchy can be mounted twice (e.g. cpu and cpu,cpuacct links); keep the first.
         if !out.iter().any(|o: &Hierarchy| o.mount == h.mount || (o.fstype == h.fstype && o.controllers == h.controllers)) {
             out.push(h);
@@ -138,9 +138,6 @@ pub fn parse_mountinfo(mountinfo: &str) -> Vec<Hierarchy> {
     out
 }
 
-fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-}
 
 pub fn host_hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
     let p = Path::new("/proc/self/mountinfo");

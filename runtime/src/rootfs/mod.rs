@@ -494,8 +494,8 @@ fn parse_mountinfo(mountinfo: &str) -> Vec<MountInfo> {
                 return None;
             }
             Some(MountInfo {
-                root: PathBuf::from(unescape_mountinfo(fields[3])),
-                mount_point: PathBuf::from(unescape_mountinfo(fields[4])),
+                root: PathBuf::from(crate::sys::unescape_mountinfo(fields[3])),
+                mount_point: PathBuf::from(crate::sys::unescape_mountinfo(fields[4])),
                 shared: fields[6..sep].iter().any(|f| f.starts_with("shared:")),
                 fstype: fields.get(sep + 1)?.to_string(),
             })
@@ -522,21 +522,6 @@ fn containing_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
     best
 }
 
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
     let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone()) else { return Ok(None) };

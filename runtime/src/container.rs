@@ -39,6 +39,10 @@ pub struct CreateOpts {
     pub no_new_keyring: bool,
     /// `--preserve-fds N`: these fds become 3, 4, ... in the container, in order.
     pub preserve_fds: Vec<OwnedFd>,
+    /// The systemd cgroup driver (`runc --systemd-cgroup`, the shim's `SystemdCgroup`):
+    /// cgroupsPath is `slice:prefix:name` and the container runs in a transient systemd scope.
+    /// Needs systemd as PID 1; without it create fails naming linux.cgroupsPath.
+    pub systemd_cgroup: bool,
 }
 
 /// Options for [`Container::exec`].

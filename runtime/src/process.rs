@@ -174,7 +174,10 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     }
     let mut guard = CreateGuard { dir: &dir, placement: None, pidfd: None, armed: true };
 
-    let placement = cgroups::create(linux.cgroups_path().as_deref(), id, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default())?;
+    let cgroups_path = linux.cgroups_path().as_deref();
+    cgroups::check_driver(cgroups_path, id, opts.systemd_cgroup)
+        .map_err(|reason| spec::SpecError::Invalid { path: bundle.dir.join("config.json"), field: "linux.cgroupsPath".into(), reason })?;
+    let mut placement = cgroups::create(cgroups_path, id, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default(), opts.systemd_cgroup)?;
     guard.placement = Some(placement.clone());
 
     let nss = linux.namespaces().clone().unwrap_or_default();
@@ -233,7 +236,13 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
 
     // runc resolves relative mount sources against the bundle: the init starts there.
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &placement, Some(&bundle.dir))?;
+    // The systemd driver creates the unit with the helper in it and only then applies the limits
+    // (cgroups::enter); for cgroupfs this just moves the helper in.
+    let enter = |pid| cgroups::enter(&mut placement, pid, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default());
+    let spawned = spawn_init(boot, &fds, opts.stdio, enter, Some(&bundle.dir));
+    // What enter created (v1 directories next to a systemd unit) must be removed on failure too.
+    guard.placement = Some(placement.clone());
+    let (ch, pid, pidfd) = spawned?;
     drop(fifo);
     let (_, pid_start) = sys::proc_stat(pid).ok_or(SpawnError::InitDied { step: "recording its start time" })?;
     guard.pidfd = Some(pidfd);
@@ -386,7 +395,8 @@ fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd, pid: i32, status:
 
 /// Start the helper, send it `boot` with `fds`, and return the channel, the new process's pid and
 /// pidfd.
-fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, placement: &cgroups::Placement, cwd: Option<&Path>) -> Result<(Channel, i32, OwnedFd), Error> {
+/// `enter` puts the helper (by pid) into the container's cgroups before it clones.
+fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, enter: impl FnOnce(i32) -> Result<(), cgroups::CgroupError>, cwd: Option<&Path>) -> Result<(Channel, i32, OwnedFd), Error> {
     let (ours, theirs) = Channel::pair().map_err(sys_err("socketpair"))?;
     let child_fd = theirs.as_fd().as_raw_fd();
     let exe = self_exe().map_err(|source| SpawnError::Io { step: "find own executable", source })?;
@@ -422,7 +432,7 @@ fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, placement: 
     let res = (|| {
         // Into the cgroups before it clones, so the init and everything it forks are accounted
         // (and a cgroup namespace is rooted at the container's cgroup).
-        cgroups::add(placement, helper.id() as i32)?;
+        enter(helper.id() as i32)?;
         ours.send(&ToInit::Bootstrap(Box::new(boot)), fds).map_err(chan("bootstrap"))?;
         match ours.recv::<FromInit>().map_err(chan("spawn"))? {
             Some((FromInit::Spawned { pid }, mut fds)) => {
@@ -594,7 +604,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<S
     }
     fds.push(init_pidfd.as_fd());
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &c.state.cgroup, None)?;
+    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, |pid| cgroups::add(&c.state.cgroup, pid), None)?;
     // The channel is close-on-exec in the process: EOF without an error means execve succeeded.
     loop {
         match ch.recv::<FromInit>() {

@@ -10,7 +10,9 @@
 //!
 //! Submodules: [`v1`] and [`v2`] apply `linux.resources` the way runc 1.1.5 does on each
 //! interface, [`devices`] turns device rules into v1 writes or a v2 eBPF program, [`stats`] reads
-//! usage figures, [`oom`] gives a pollable OOM notification.
+//! usage figures, [`oom`] gives a pollable OOM notification. [`systemd`] is the systemd driver
+//! (`slice:prefix:name` cgroupsPath, a transient scope created over D-Bus, see [`dbus`]): systemd
+//! makes the unit's directories, the same fs code then writes the limits into them.
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -18,9 +20,11 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
+pub mod dbus;
 pub mod devices;
 pub mod oom;
 pub mod stats;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 
@@ -41,6 +45,8 @@ pub enum CgroupError {
     Invalid { reason: String },
     #[error("cgroup eBPF device filter: {step}: {source}")]
     Bpf { step: &'static str, #[source] source: std::io::Error },
+    #[error(transparent)]
+    Systemd(#[from] systemd::SystemdError),
 }
 
 pub(crate) fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
@@ -81,6 +87,10 @@ impl Hierarchy {
 pub struct Placement {
     pub dirs: Vec<(Hierarchy, PathBuf)>,
     pub created: Vec<PathBuf>,
+    /// Set when the systemd driver placed the container: `dirs` are that unit's, and removal
+    /// stops the unit. Absent in state files written before the driver existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::Unit>,
 }
 
 impl Placement {
@@ -150,17 +160,34 @@ pub fn is_unified(hs: &[Hierarchy]) -> bool {
     hs.iter().all(|h| h.fstype == "cgroup2")
 }
 
-/// cgroupsPath syntax check. The systemd driver's `slice:prefix:name` form is refused with a clear
-/// error until the systemd driver exists.
+/// cgroupsPath syntax check at config load, before the driver is known: a `slice:prefix:name`
+/// path is left to [`check_driver`]; a plain path must not climb out with "..".
 pub fn check_path(p: &Path) -> Result<(), String> {
     let s = p.to_string_lossy();
     if s.contains(':') {
-        return Err(format!("{s:?} is a systemd slice:prefix:name path; the systemd cgroup driver is not supported yet"));
+        return Ok(());
     }
     if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
         return Err(format!("{s:?} must not contain \"..\""));
     }
     Ok(())
+}
+
+/// cgroupsPath against the chosen driver, at create. The systemd driver needs systemd as PID 1
+/// (runc: "systemd cgroup flag passed, but systemd support for managing cgroups is not
+/// available") and a `slice:prefix:name` path; the cgroupfs driver refuses that form (runc would
+/// make a directory literally named "a:b:c", which is never what such a path means).
+pub fn check_driver(p: Option<&Path>, id: &str, use_systemd: bool) -> Result<(), String> {
+    if use_systemd {
+        if !systemd::booted() {
+            return Err(format!("the systemd cgroup driver was requested, but systemd is not PID 1 on this host ({} does not exist)", systemd::BOOTED_MARKER));
+        }
+        return systemd::parse_path(p, id).map(drop);
+    }
+    match p.map(|p| p.to_string_lossy()) {
+        Some(s) if s.contains(':') => Err(format!("{s:?} is a systemd slice:prefix:name path; it needs the systemd cgroup driver (brisk --systemd-cgroup, or SystemdCgroup = true in the shim's runtime options)")),
+        _ => Ok(()),
+    }
 }
 
 /// Host-independent checks of `linux.resources`, at config load time. What depends on the host's
@@ -227,10 +254,21 @@ fn own_path(own: &str, h: &Hierarchy) -> Option<PathBuf> {
 /// Create the container's cgroups (recording what was created) and apply `resources` and the
 /// device rules (`resources.devices`, runc's default allow list, then one allow per
 /// `linux.devices` entry).
-pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxResources>, devices: &[LinuxDevice]) -> Result<Placement, CgroupError> {
+///
+/// With `use_systemd` nothing is created yet: the returned placement holds the unit and its
+/// planned directories, and [`enter`] starts the unit with the first process in it (a scope
+/// cannot exist without one) and only then applies the limits.
+pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxResources>, devices: &[LinuxDevice], use_systemd: bool) -> Result<Placement, CgroupError> {
     let hs = host_hierarchies()?;
+    if use_systemd {
+        let invalid = |reason| CgroupError::Invalid { reason: format!("linux.cgroupsPath: {reason}") };
+        let unit = systemd::parse_path(cgroups_path, id).map_err(invalid)?;
+        let pid1 = fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+        let dirs = systemd::plan(&hs, &unit, &pid1).map_err(invalid)?;
+        return Ok(Placement { dirs, created: Vec::new(), systemd: Some(unit) });
+    }
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mut placement = Placement { dirs: plan(&hs, cgroups_path, id, &own), created: Vec::new() };
+    let mut placement = Placement { dirs: plan(&hs, cgroups_path, id, &own), created: Vec::new(), systemd: None };
     let res = (|| {
         let unified = placement.is_unified();
         for (h, dir) in placement.dirs.clone() {
@@ -310,6 +348,35 @@ pub(crate) fn read(path: &Path) -> Result<String, CgroupError> {
 pub enum Mode {
     Create,
     Update,
+}
+
+/// Put the container's first process (the init helper) into the placement [`create`] returned.
+/// cgroupfs: the directories exist and hold the limits already, this is [`add`]. systemd: start
+/// the unit with `pid` in it (runc starts it with the init's pid; brisk's init is cloned by the
+/// helper from inside the unit, so it starts there too), make the directories systemd does not
+/// manage (v1 hierarchies such as freezer or cpuset, as runc's fs join does), then apply the
+/// limits and device rules with the cgroupfs code, as runc's manager Set does after Apply. On
+/// error the caller removes the placement (which stops the unit).
+pub fn enter(p: &mut Placement, pid: i32, resources: Option<&LinuxResources>, devices: &[LinuxDevice]) -> Result<(), CgroupError> {
+    let Some(unit) = p.systemd.clone() else { return add(p, pid) };
+    let empty = LinuxResources::default();
+    let r = resources.unwrap_or(&empty);
+    let rules = devices::full_list(r.devices().as_deref().unwrap_or_default(), devices)?;
+    let unified = p.is_unified();
+    let mut m = systemd::Manager::connect()?;
+    let version = if r.cpu().as_ref().and_then(|c| c.period()).is_some() { m.version() } else { 0 };
+    let pid_prop = (!unit.is_slice()).then_some(pid as u32);
+    let props = systemd::properties(&unit, &format!("brisk container {}", unit.name), pid_prop, unified, r, &rules, &systemd::read_proc_devices(), version);
+    m.start(&unit, props)?;
+    for (h, dir) in p.dirs.clone() {
+        mkdir_recording(&h, &dir, &mut p.created)?;
+        if unified {
+            v2::enable_controllers(&h.mount, &dir)?;
+        }
+    }
+    add(p, pid)?;
+    apply(p, r, Mode::Create)?;
+    devices::apply(p, r.devices().as_deref().unwrap_or_default(), devices)
 }
 
 /// Move `pid` into the container's cgroups.
@@ -403,8 +470,13 @@ pub fn set_frozen(p: &Placement, frozen: bool) -> Result<(), CgroupError> {
 }
 
 /// Remove the directories brisk created, deepest first. A directory still busy (its last task is
-/// exiting) is retried briefly; one that is gone already is fine.
+/// exiting) is retried briefly; one that is gone already is fine. A systemd unit is stopped first
+/// (systemd removes its own directories; a unit already collected because its processes all
+/// exited counts as stopped).
 pub fn remove(p: &Placement) -> Result<(), CgroupError> {
+    if let Some(unit) = &p.systemd {
+        systemd::Manager::connect()?.stop(&unit.name)?;
+    }
     for d in p.created.iter().rev() {
         let mut tries = 0;
         loop {
@@ -486,7 +558,7 @@ mod tests {
         let hs = parse_mountinfo(UNIFIED);
         assert_eq!(hs.len(), 1);
         assert!(is_unified(&hs));
-        let p = Placement { dirs: plan(&hs, Some(Path::new("/a")), "id", ""), created: vec![] };
+        let p = Placement { dirs: plan(&hs, Some(Path::new("/a")), "id", ""), created: vec![], systemd: None };
         assert!(p.is_unified());
         assert_eq!(p.version(), CgroupVersion::V2);
         assert_eq!(p.unified_dir(), Some(Path::new("/sys/fs/cgroup/a")));
@@ -503,16 +575,35 @@ mod tests {
         assert_eq!(rel[0].1, PathBuf::from("/sys/fs/cgroup/unified/user.slice/x/c"));
         let def = plan(&hs, None, "id", own);
         assert_eq!(def[3].1, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/id"));
-        let p = Placement { dirs: def, created: vec![] };
+        let p = Placement { dirs: def, created: vec![], systemd: None };
         assert_eq!(p.version(), CgroupVersion::V1);
         assert_eq!(p.v1_dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/id")));
     }
 
     #[test]
-    fn systemd_paths_are_refused() {
-        assert!(check_path(Path::new("system.slice:brisk:x")).is_err());
+    fn systemd_paths_need_the_systemd_driver() {
+        assert!(check_path(Path::new("system.slice:brisk:x")).is_ok(), "left to check_driver");
         assert!(check_path(Path::new("/a/../b")).is_err());
         assert!(check_path(Path::new("/a/b")).is_ok());
+        let e = check_driver(Some(Path::new("system.slice:brisk:x")), "x", false).unwrap_err();
+        assert!(e.contains("systemd-cgroup") && e.contains("system.slice:brisk:x"), "{e}");
+        assert!(check_driver(Some(Path::new("/a/b")), "x", false).is_ok());
+        assert!(check_driver(None, "x", false).is_ok());
+        if systemd::booted() {
+            assert!(check_driver(Some(Path::new("/a/b")), "x", true).unwrap_err().contains("slice:prefix:name"));
+        } else {
+            let e = check_driver(Some(Path::new("system.slice:brisk:x")), "x", true).unwrap_err();
+            assert!(e.contains("systemd is not PID 1") && e.contains("/run/systemd/system"), "{e}");
+        }
+    }
+
+    #[test]
+    fn old_state_files_load_without_the_systemd_field() {
+        let p: Placement = serde_json::from_str(r#"{"dirs":[],"created":["/sys/fs/cgroup/x"]}"#).unwrap();
+        assert!(p.systemd.is_none());
+        let with = Placement { systemd: Some(systemd::Unit { name: "brisk-x.scope".into(), slice: "system.slice".into() }), ..p };
+        let back: Placement = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back.systemd, with.systemd);
     }
 
     #[test]

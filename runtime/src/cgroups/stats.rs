@@ -439,6 +439,7 @@ mod tests {
         let p = Placement {
             dirs: vec![(h("memory"), mem.path().into()), (h("cpuacct"), acct.path().into()), (h("cpu"), cpu.path().into()), (h("pids"), pids.path().into()), (h("blkio"), blk.path().into())],
             created: vec![],
+            systemd: None,
         };
         let s = read(&p).unwrap();
         assert_eq!(s.version, CgroupVersion::V1);

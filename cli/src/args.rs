@@ -11,11 +11,13 @@ pub struct Global {
     pub log: Option<PathBuf>,
     pub log_json: bool,
     pub debug: bool,
+    /// `--systemd-cgroup`: the systemd cgroup driver for create/run.
+    pub systemd_cgroup: bool,
 }
 
 /// Global flags up to the command name.
 pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
-    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false };
+    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false, systemd_cgroup: false };
     let mut i = 0;
     while i < argv.len() {
         let a = &argv[i];
@@ -46,8 +48,14 @@ pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
                 }
             }
             "debug" => g.debug = true,
-            // Accepted for runc compatibility; brisk picks the cgroup driver from cgroupsPath.
-            "systemd-cgroup" => return Err("--systemd-cgroup: the systemd cgroup driver is not supported yet".into()),
+            // runc's flag: create/run place the container in a transient systemd scope
+            // (cgroupsPath slice:prefix:name); later commands read the driver from state.json.
+            "systemd-cgroup" => {
+                if inline.as_deref().is_some_and(|v| v != "true" && v != "false") {
+                    return Err("--systemd-cgroup takes true or false".into());
+                }
+                g.systemd_cgroup = inline.as_deref() != Some("false");
+            }
             "rootless" | "criu" => {
                 value()?;
             }
@@ -182,6 +190,11 @@ mod tests {
         assert!(g.log_json && g.debug);
         assert_eq!(rest, v(&["state", "x"]));
         assert!(parse_global(&v(&["--bogus", "x"])).is_err());
+        let (g, rest) = parse_global(&v(&["--systemd-cgroup", "create", "x"])).expect("ok");
+        assert!(g.systemd_cgroup);
+        assert_eq!(rest, v(&["create", "x"]));
+        assert!(!parse_global(&v(&["--systemd-cgroup=false", "state", "x"])).expect("ok").0.systemd_cgroup);
+        assert!(parse_global(&v(&["--systemd-cgroup=maybe", "state", "x"])).unwrap_err().contains("--systemd-cgroup"));
     }
 
     #[test]

@@ -48,7 +48,7 @@ fn main() {
     std::process::exit(code);
 }
 
-const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [ARGS]
+const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND [ARGS]
 commands: create start run state kill delete list ps exec pause resume update events spec features";
 
 fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
@@ -80,7 +80,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
                 }
                 _ => (None, None),
             };
-            let opts = CreateOpts { bundle, stdio: Stdio::default(), console_socket, no_pivot, no_new_keyring, preserve_fds };
+            let opts = CreateOpts { bundle, stdio: Stdio::default(), console_socket, no_pivot, no_new_keyring, preserve_fds, systemd_cgroup: g.systemd_cgroup };
             let mut c = rt()?.create(&id, opts)?;
             let pidfd = c.take_init_pidfd();
             if let Some(p) = &pid_file {

@@ -20,7 +20,7 @@ pub fn features() -> serde_json::Value {
         "linux": {
             "namespaces": NAMESPACES.iter().map(|n| n.1).collect::<Vec<_>>(),
             "capabilities": capability_names(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": SECCOMP_ACTIONS,

@@ -57,7 +57,7 @@ fn go(c: &mut Child) {
 #[test]
 fn create_update_stats_freeze_remove() {
     let name = unique("/brisk-rt-cg");
-    let p = cgroups::create(Some(Path::new(&name)), "x", Some(&res(r#"{"pids":{"limit":10},"memory":{"limit":67108864}}"#)), &[]).unwrap();
+    let p = cgroups::create(Some(Path::new(&name)), "x", Some(&res(r#"{"pids":{"limit":10},"memory":{"limit":67108864}}"#)), &[], false).unwrap();
     let mut g = Guard { placement: Some(p.clone()), child: None, dir: None };
     assert!(!p.created.is_empty());
     let mut child = spawn_waiting("read x; echo in; exec sleep 1000");
@@ -97,7 +97,7 @@ fn create_update_stats_freeze_remove() {
 fn field_errors_leave_nothing_behind() {
     let name = unique("/brisk-rt-bad");
     let bad = if cgroups::is_unified(&cgroups::host_hierarchies().unwrap()) { r#"{"memory":{"swappiness":5}}"# } else { r#"{"unified":{"memory.high":"1"}}"# };
-    let e = cgroups::create(Some(Path::new(&name)), "x", Some(&res(bad)), &[]).unwrap_err();
+    let e = cgroups::create(Some(Path::new(&name)), "x", Some(&res(bad)), &[], false).unwrap_err();
     assert!(e.to_string().starts_with("linux.resources."), "{e}");
     for h in cgroups::host_hierarchies().unwrap() {
         let d = h.mount.join(name.trim_start_matches('/'));
@@ -108,7 +108,7 @@ fn field_errors_leave_nothing_behind() {
 #[test]
 fn oom_watch_reports_a_kill() {
     let name = unique("/brisk-rt-oom");
-    let p = cgroups::create(Some(Path::new(&name)), "x", Some(&res(r#"{"memory":{"limit":16777216,"swap":16777216}}"#)), &[]).unwrap();
+    let p = cgroups::create(Some(Path::new(&name)), "x", Some(&res(r#"{"memory":{"limit":16777216,"swap":16777216}}"#)), &[], false).unwrap();
     let mut g = Guard { placement: Some(p.clone()), child: None, dir: None };
     let mut w = OomWatch::new(&p).unwrap();
     assert_eq!(w.read().unwrap(), None);

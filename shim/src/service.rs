@@ -574,6 +574,7 @@ impl Service {
                 console_socket: prep.console_peer.take().map(ConsoleSocket::Connected),
                 no_pivot: opts.no_pivot_root,
                 no_new_keyring: opts.no_new_keyring,
+                systemd_cgroup: opts.systemd_cgroup,
                 ..Default::default()
             };
             let mut c = rt

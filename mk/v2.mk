@@ -14,3 +14,9 @@ v2-fetch:
 
 test-v2: v2-fetch
 	CARGO=$(CARGO) bash scripts/v2-guest/test-v2.sh
+
+# systemd driver lane: the same guest with systemd as PID 1 (scripts/v2-guest/test-systemd.sh);
+# prints "v2: PASS" / "v2: FAIL ..." like test-v2.
+.PHONY: test-systemd
+test-systemd: v2-fetch
+	CARGO=$(CARGO) bash scripts/v2-guest/test-systemd.sh

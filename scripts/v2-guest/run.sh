@@ -6,6 +6,8 @@
 #   V2_ACCEL=auto|kvm|tcg (default auto: KVM if /dev/kvm boots this stock kernel in a short probe,
 #   else TCG software emulation — this project's hosts only take patched kernels under KVM)
 #   V2_MEM (MiB, default 2048), V2_CPUS (default 2), V2_TIMEOUT (seconds, default 3000)
+#   V2_INIT=systemd: systemd is PID 1 in the guest (the script runs as a oneshot unit);
+#   V2_CMDLINE: extra kernel command line words (e.g. systemd.unified_cgroup_hierarchy=0)
 set -euo pipefail
 script=$(realpath "$1") log=$2
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,7 +18,7 @@ if [ ! -s "$initrd" ] || [ "$initrd" -ot "$top/scripts/v2-guest/init" ] || [ "$i
 	bash "$top/scripts/v2-guest/initramfs.sh" "$out/kernel" "$initrd"
 fi
 
-# boot ACCEL SCRIPT LOG TIMEOUT
+# boot ACCEL SCRIPT LOG TIMEOUT [EXTRA-CMDLINE]
 boot() {
 	local accel=$1 cpu=max
 	[ "$accel" = kvm ] && cpu=host
@@ -25,7 +27,7 @@ boot() {
 	timeout "$4" qemu-system-x86_64 \
 		-machine q35 -accel "$accel" -cpu "$cpu" -smp "${V2_CPUS:-2}" -m "${V2_MEM:-2048}" \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4 brisk.run=$2" \
+		-append "console=ttyS0 panic=-1 loglevel=4 brisk.run=$2${5:+ $5}" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-display none -monitor none -serial "file:$3" -no-reboot -nic none
 }
@@ -42,7 +44,12 @@ if [ "$accel" = auto ]; then
 fi
 echo "v2: booting $(basename "$kernel") with $accel"
 set +e
-boot "$accel" "$script" "$log" "${V2_TIMEOUT:-3000}"
+extra=${V2_CMDLINE:-}
+if [ "${V2_INIT:-}" = systemd ]; then
+	# fstab=no: the host's /etc/fstab describes the host's disks, not the guest's.
+	extra="brisk.init=systemd fstab=no systemd.show_status=0 $extra"
+fi
+boot "$accel" "$script" "$log" "${V2_TIMEOUT:-3000}" "$extra"
 rc=$?
 set -e
 cat "$log"

@@ -47,7 +47,8 @@ set +e
 extra=${V2_CMDLINE:-}
 if [ "${V2_INIT:-}" = systemd ]; then
 	# fstab=no: the host's /etc/fstab describes the host's disks, not the guest's.
-	extra="brisk.init=systemd fstab=no systemd.show_status=0 $extra"
+	# systemd.unit: the boot's only goal is the oneshot running the script (init writes it).
+	extra="brisk.init=systemd systemd.unit=brisk-run.service fstab=no systemd.show_status=0 $extra"
 fi
 boot "$accel" "$script" "$log" "${V2_TIMEOUT:-3000}" "$extra"
 rc=$?

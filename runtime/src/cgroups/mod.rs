@@ -409,6 +409,15 @@ pub fn update(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
             devices::Rule::from_spec(d).map_err(|reason| field(format!("devices[{i}]"), reason))?;
         }
     }
+    if let Some(unit) = &p.systemd {
+        // systemd re-applies a unit's recorded limits whenever it re-realizes it: record the new
+        // ones first, as runc's systemd manager Set does, then write them like cgroupfs.
+        let rules = r.devices().as_deref().map(|d| devices::full_list(d, &[])).transpose()?;
+        let mut m = systemd::Manager::connect()?;
+        let version = if r.cpu().as_ref().and_then(|c| c.period()).is_some() { m.version() } else { 0 };
+        let props = systemd::update_properties(p.is_unified(), r, rules.as_deref(), &systemd::read_proc_devices(), version);
+        m.set_properties(&unit.name, props)?;
+    }
     apply(p, r, Mode::Update)?;
     if let Some(rules) = r.devices().as_deref() {
         devices::apply(p, rules, &[])?;

@@ -317,6 +317,14 @@ fn device_group(proc_devices: &str, typ: char, major: u32) -> Option<String> {
     None
 }
 
+/// The properties a live update changes (runc's manager Set): the limits set in `r`, and the
+/// device policy when `rules` is given.
+pub fn update_properties(unified: bool, r: &LinuxResources, rules: Option<&[Rule]>, proc_devices: &str, version: u32) -> Vec<Value> {
+    let mut p = rules.map(|rules| device_properties(rules, proc_devices)).unwrap_or_default();
+    p.extend(resource_properties(unified, r, version));
+    p
+}
+
 /// A connection to systemd's manager: the system bus first, then systemd's private socket (the
 /// order of go-systemd's NewWithContext, which runc uses).
 #[derive(Debug)]
@@ -374,6 +382,15 @@ impl Manager {
             _ => String::new(),
         };
         v.trim_start_matches(|c: char| !c.is_ascii_digit()).split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+
+    /// SetUnitProperties(name, runtime = true, props): systemd records the new limits (and writes
+    /// them itself); like runc, the fs code writes them right after.
+    pub fn set_properties(&mut self, unit: &str, props: Vec<Value>) -> Result<(), SystemdError> {
+        if props.is_empty() {
+            return Ok(());
+        }
+        self.call("SetUnitProperties", unit, "SetUnitProperties", vec![Value::str(unit), Value::Bool(true), Value::Array("(sv)".into(), props)]).map(drop)
     }
 
     /// StartTransientUnit and wait for its job. A leftover unit of the same name (a failed one is
@@ -528,6 +545,16 @@ mod tests {
         let sp = properties(&s, "d", None, true, &LinuxResources::default(), &rules, PROC_DEVICES, 252);
         assert_eq!(get(&sp, "Wants"), &Value::Array("s".into(), vec![Value::str("a.slice")]));
         assert!(!names(&sp).contains(&"Delegate".to_string()));
+    }
+
+    #[test]
+    fn update_sends_only_what_changes() {
+        let r = super::super::testutil::res(r#"{"pids":{"limit":5}}"#);
+        let p = update_properties(true, &r, None, "", 252);
+        assert_eq!(names(&p), ["TasksMax"]);
+        let rules = super::super::devices::full_list(&[], &[]).unwrap();
+        let p = update_properties(false, &LinuxResources::default(), Some(&rules), PROC_DEVICES, 252);
+        assert_eq!(names(&p), ["DevicePolicy", "DeviceAllow"]);
     }
 
     #[test]

@@ -116,6 +116,18 @@ fn refused_without_systemd(rt: &RuntimeUnderTest, s: &Scope, b: &Bundle, id: &st
     true
 }
 
+/// Run `b` detached under the systemd driver and wait for its "ready"; None (after checking the
+/// refusal) where systemd is not PID 1.
+fn started(rt: &RuntimeUnderTest, s: &Scope, b: &Bundle, prefix: &str) -> Option<String> {
+    let id = rt.new_id(prefix);
+    if refused_without_systemd(rt, s, b, &id) {
+        return None;
+    }
+    run_detached(rt, &id, b).ok();
+    rt.wait_output(&id, b, "ready");
+    Some(id)
+}
+
 fn sleeper(s: &Scope) -> Bundle {
     Bundle::new().cgroups_path_override(&s.cgroups_path).sh("echo ready; exec sleep 1000")
 }
@@ -128,12 +140,7 @@ fn procs(dir: &Path) -> Vec<i32> {
 fn scope_holds_the_container(rt: &RuntimeUnderTest) {
     let s = Scope::new();
     let b = sleeper(&s);
-    let id = rt.new_id("sdscope");
-    if refused_without_systemd(rt, &s, &b, &id) {
-        return;
-    }
-    run_detached(rt, &id, &b).ok();
-    rt.wait_output(&id, &b, "ready");
+    let Some(id) = started(rt, &s, &b, "sdscope") else { return };
     assert_eq!(s.show("ActiveState"), "active");
     assert_eq!(s.show("ControlGroup"), format!("/system.slice/{}", s.unit));
     assert_eq!(s.show("Delegate"), "yes");
@@ -164,12 +171,7 @@ fn same_values_as_runc(rt: &RuntimeUnderTest) {
             "pids": {"limit": 77}
         }),
     );
-    let id = rt.new_id("sdvalues");
-    if refused_without_systemd(rt, &s, &b, &id) {
-        return;
-    }
-    run_detached(rt, &id, &b).ok();
-    rt.wait_output(&id, &b, "ready");
+    let Some(id) = started(rt, &s, &b, "sdvalues") else { return };
     let read = |p: PathBuf| fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())).trim().to_owned();
     if unified() {
         let d = s.dir("");
@@ -189,7 +191,8 @@ fn same_values_as_runc(rt: &RuntimeUnderTest) {
     // systemd's own record of the limits (what it would re-apply on a reload).
     assert_eq!(s.show("TasksMax"), "77");
     assert_eq!(s.show("CPUQuotaPerSecUSec"), "500ms");
-    // The device rules hold inside: 1:11 (kmsg) is readable only, 1:3 (null) writable.
+    // An allowed device stays usable under both device filters (systemd's DevicePolicy=strict +
+    // DeviceAllow and the runtime's own rules).
     let r = rt.exec(&id, &["sh", "-c", "echo x > /dev/null && echo null-ok"]).ok();
     assert!(r.stdout.contains("null-ok"));
     rt.delete_force(&id).ok();
@@ -199,13 +202,9 @@ fn same_values_as_runc(rt: &RuntimeUnderTest) {
 fn delete_stops_the_unit(rt: &RuntimeUnderTest) {
     let s = Scope::new();
     let b = sleeper(&s);
-    let id = rt.new_id("sddelete");
-    if refused_without_systemd(rt, &s, &b, &id) {
-        return;
-    }
-    run_detached(rt, &id, &b).ok();
-    rt.wait_output(&id, &b, "ready");
-    rt.kill(&id, Some("TERM")).ok();
+    let Some(id) = started(rt, &s, &b, "sddelete") else { return };
+    // Through the runtime (the pid-namespace init ignores TERM without a handler).
+    rt.kill(&id, Some("KILL")).ok();
     rt.wait_status(&id, "stopped");
     rt.delete(&id).ok();
     s.assert_gone();
@@ -215,12 +214,7 @@ fn delete_stops_the_unit(rt: &RuntimeUnderTest) {
 fn sigkill_then_delete_leaves_nothing(rt: &RuntimeUnderTest) {
     let s = Scope::new();
     let b = sleeper(&s);
-    let id = rt.new_id("sdkill");
-    if refused_without_systemd(rt, &s, &b, &id) {
-        return;
-    }
-    run_detached(rt, &id, &b).ok();
-    rt.wait_output(&id, &b, "ready");
+    let Some(id) = started(rt, &s, &b, "sdkill") else { return };
     let pid = rt.state(&id)["pid"].as_i64().expect("pid") as i32;
     // The container init is a process this test started (through the runtime).
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("SIGKILL init");
@@ -234,12 +228,7 @@ fn delete_force_running_stops_the_unit(rt: &RuntimeUnderTest) {
     let s = Scope::new();
     // A second process in the scope that is not the init: delete must not leave it running.
     let b = Bundle::new().cgroups_path_override(&s.cgroups_path).sh("sleep 1000 & echo ready; exec sleep 1000");
-    let id = rt.new_id("sdforce");
-    if refused_without_systemd(rt, &s, &b, &id) {
-        return;
-    }
-    run_detached(rt, &id, &b).ok();
-    rt.wait_output(&id, &b, "ready");
+    let Some(id) = started(rt, &s, &b, "sdforce") else { return };
     assert_eq!(procs(&s.dir("pids")).len(), 2);
     rt.delete_force(&id).ok();
     s.assert_gone();

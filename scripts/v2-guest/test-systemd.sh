@@ -49,7 +49,7 @@ while read -r exe filter; do
 		failed="\$failed \$(basename "\$exe")"
 	fi
 done <$list
-leftover=\$(systemctl list-units --all --plain --no-legend 'brisk-*' | awk '{print \$1}' | tr '\n' ' ')
+leftover=\$(systemctl list-units --all --plain --no-legend 'brisk-*.scope' 'brisk-*.slice' | awk '{print \$1}' | tr '\n' ' ')
 [ -z "\$leftover" ] || { echo "systemd: units left behind: \$leftover"; failed="\$failed leftovers"; }
 if [ -z "\$failed" ]; then echo "V2-GUEST-RESULT: PASS"; else echo "V2-GUEST-RESULT: FAIL\$failed"; fi
 GUEST

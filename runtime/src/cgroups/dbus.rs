@@ -108,7 +108,7 @@ struct Writer {
 
 impl Writer {
     fn pad(&mut self, align: usize) {
-        while self.buf.len() % align != 0 {
+        while !self.buf.len().is_multiple_of(align) {
             self.buf.push(0);
         }
     }
@@ -582,7 +582,7 @@ mod tests {
         // Header field array: length placeholder, then 8-aligned (yv) structs.
         let mut fields: Vec<u8> = Vec::new();
         let mut field = |code: u8, sig: u8, s: &str, start: usize| {
-            while (start + fields.len()) % 8 != 0 {
+            while !(start + fields.len()).is_multiple_of(8) {
                 fields.push(0);
             }
             fields.extend_from_slice(&[code, 1, sig, 0]);
@@ -597,7 +597,7 @@ mod tests {
         field(6, b's', "org.freedesktop.DBus", 16);
         want.extend_from_slice(&(fields.len() as u32).to_le_bytes());
         want.extend_from_slice(&fields);
-        while want.len() % 8 != 0 {
+        while !want.len().is_multiple_of(8) {
             want.push(0);
         }
         let got = m.encode(1);
@@ -606,7 +606,7 @@ mod tests {
         // "o", its 21-byte string; 4+4+4+4 fixed bytes; total a multiple of 8.
         assert_eq!(&got[16..24], &[1, 1, b'o', 0, 21, 0, 0, 0]);
         assert_eq!(&got[24..45], b"/org/freedesktop/DBus");
-        assert_eq!(got.len() % 8, 0);
+        assert!(got.len().is_multiple_of(8));
         assert_eq!(message_len(got[..16].try_into().unwrap()).unwrap(), got.len());
     }
 

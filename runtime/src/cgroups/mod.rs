@@ -45,8 +45,15 @@ pub enum CgroupError {
     Invalid { reason: String },
     #[error("cgroup eBPF device filter: {step}: {source}")]
     Bpf { step: &'static str, #[source] source: std::io::Error },
+    /// Boxed: D-Bus errors carry paths and names, and every cgroup Result would pay their size.
     #[error(transparent)]
-    Systemd(#[from] systemd::SystemdError),
+    Systemd(Box<systemd::SystemdError>),
+}
+
+impl From<systemd::SystemdError> for CgroupError {
+    fn from(e: systemd::SystemdError) -> CgroupError {
+        CgroupError::Systemd(Box::new(e))
+    }
 }
 
 pub(crate) fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
@@ -366,7 +373,7 @@ pub fn enter(p: &mut Placement, pid: i32, resources: Option<&LinuxResources>, de
     let mut m = systemd::Manager::connect()?;
     let version = if r.cpu().as_ref().and_then(|c| c.period()).is_some() { m.version() } else { 0 };
     let pid_prop = (!unit.is_slice()).then_some(pid as u32);
-    let props = systemd::properties(&unit, &format!("brisk container {}", unit.name), pid_prop, unified, r, &rules, &systemd::read_proc_devices(), version);
+    let props = systemd::properties(&unit, pid_prop, unified, r, &rules, &systemd::read_proc_devices(), version);
     m.start(&unit, props)?;
     for (h, dir) in p.dirs.clone() {
         mkdir_recording(&h, &dir, &mut p.created)?;

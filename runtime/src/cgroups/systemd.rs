@@ -42,7 +42,7 @@ pub enum SystemdError {
     #[error("systemd {step} of unit {unit}: job finished with result {result:?}")]
     Job { step: &'static str, unit: String, result: String },
     #[error("systemd: no connection on {bus} ({bus_err}) nor on {private} ({private_err})")]
-    Connect { bus: &'static str, bus_err: DbusError, private: &'static str, private_err: DbusError },
+    Connect { bus: &'static str, bus_err: Box<DbusError>, private: &'static str, private_err: Box<DbusError> },
 }
 
 /// A systemd unit holding a container, as persisted in state.json.
@@ -167,11 +167,11 @@ fn prop(name: &str, v: Value) -> Value {
 }
 
 /// The StartTransientUnit properties, in runc 1.1.5's order (systemd/v1.go and v2.go Apply):
-/// Description, Slice + Delegate (a scope) or Wants (a slice), PIDs, accounting, no default
+/// Description ("brisk container UNIT"), Slice + Delegate (a scope) or Wants (a slice), PIDs, accounting, no default
 /// dependencies (a container must not be ordered after/stopped with shutdown targets by default),
 /// then the resource properties. `version` is systemd's (for CPUQuotaPeriodUSec, since 242).
-pub fn properties(unit: &Unit, description: &str, pid: Option<u32>, unified: bool, r: &LinuxResources, rules: &[Rule], proc_devices: &str, version: u32) -> Vec<Value> {
-    let mut p = vec![prop("Description", Value::str(description))];
+pub fn properties(unit: &Unit, pid: Option<u32>, unified: bool, r: &LinuxResources, rules: &[Rule], proc_devices: &str, version: u32) -> Vec<Value> {
+    let mut p = vec![prop("Description", Value::str(format!("brisk container {}", unit.name)))];
     if unit.is_slice() {
         p.push(prop("Wants", Value::Array("s".into(), vec![Value::str(&unit.slice)])));
     } else {
@@ -256,7 +256,7 @@ pub fn cpu_quota_per_sec(quota: i64, period: u64) -> u64 {
     }
     let period = if period == 0 { 100_000 } else { period };
     let v = (quota as u64).saturating_mul(1_000_000) / period;
-    if v % 10_000 != 0 {
+    if !v.is_multiple_of(10_000) {
         (v / 10_000 + 1) * 10_000
     } else {
         v
@@ -340,7 +340,7 @@ impl Manager {
         };
         match Conn::connect(Path::new(dbus::SYSTEMD_PRIVATE), false) {
             Ok(conn) => Ok(Manager { conn }),
-            Err(private_err) => Err(SystemdError::Connect { bus: dbus::SYSTEM_BUS, bus_err, private: dbus::SYSTEMD_PRIVATE, private_err }),
+            Err(private_err) => Err(SystemdError::Connect { bus: dbus::SYSTEM_BUS, bus_err: Box::new(bus_err), private: dbus::SYSTEMD_PRIVATE, private_err: Box::new(private_err) }),
         }
     }
 
@@ -523,7 +523,7 @@ mod tests {
         let u = Unit { name: "brisk-x.scope".into(), slice: "system.slice".into() };
         let r = super::super::testutil::res(r#"{"memory":{"limit":67108864},"cpu":{"shares":512,"quota":50000,"period":100000},"pids":{"limit":99},"blockIO":{"weight":300}}"#);
         let rules = super::super::devices::full_list(&[], &[]).unwrap();
-        let v1 = properties(&u, "brisk container x", Some(42), false, &r, &rules, PROC_DEVICES, 252);
+        let v1 = properties(&u, Some(42), false, &r, &rules, PROC_DEVICES, 252);
         assert_eq!(
             names(&v1),
             [
@@ -535,14 +535,14 @@ mod tests {
         assert_eq!(get(&v1, "Delegate"), &Value::Bool(true));
         assert_eq!(get(&v1, "CPUQuotaPerSecUSec"), &Value::U64(500_000));
         assert_eq!(get(&v1, "TasksMax"), &Value::U64(99));
-        let v2 = properties(&u, "d", None, true, &r, &rules, PROC_DEVICES, 241);
+        let v2 = properties(&u, None, true, &r, &rules, PROC_DEVICES, 241);
         assert!(!names(&v2).contains(&"PIDs".to_string()));
         assert!(!names(&v2).contains(&"CPUQuotaPeriodUSec".to_string()), "systemd < 242 has no CPUQuotaPeriodUSec");
         assert_eq!(get(&v2, "CPUWeight"), &Value::U64(20), "512 shares → weight 1 + (510 * 9999) / 262142");
         assert_eq!(get(&v2, "MemoryMax"), &Value::U64(67108864));
         assert!(names(&v2).contains(&"IOAccounting".to_string()));
         let s = Unit { name: "a-b.slice".into(), slice: "a.slice".into() };
-        let sp = properties(&s, "d", None, true, &LinuxResources::default(), &rules, PROC_DEVICES, 252);
+        let sp = properties(&s, None, true, &LinuxResources::default(), &rules, PROC_DEVICES, 252);
         assert_eq!(get(&sp, "Wants"), &Value::Array("s".into(), vec![Value::str("a.slice")]));
         assert!(!names(&sp).contains(&"Delegate".to_string()));
     }

@@ -22,6 +22,7 @@ runtime_tests!(
     delete_stops_the_unit,
     sigkill_then_delete_leaves_nothing,
     delete_force_running_stops_the_unit,
+    update_records_limits_in_the_unit,
 );
 
 /// sd_booted(3).
@@ -233,4 +234,16 @@ fn delete_force_running_stops_the_unit(rt: &RuntimeUnderTest) {
     rt.delete_force(&id).ok();
     s.assert_gone();
     rt.assert_nothing_left(&id);
+}
+
+fn update_records_limits_in_the_unit(rt: &RuntimeUnderTest) {
+    let s = Scope::new();
+    let b = sleeper(&s).set("/linux/resources/pids", json!({"limit": 77}));
+    let Some(id) = started(rt, &s, &b, "sdupdate") else { return };
+    rt.cmd(&["update", "--pids-limit", "55", &id]).ok();
+    // In the cgroup file, and in the unit (which systemd re-applies on its own).
+    assert_eq!(fs::read_to_string(s.dir("pids").join("pids.max")).expect("pids.max").trim(), "55");
+    assert_eq!(s.show("TasksMax"), "55");
+    rt.delete_force(&id).ok();
+    s.assert_gone();
 }

@@ -4,7 +4,8 @@
 #   - brisk-runtime's cgroups unit tests (path parsing, slice expansion, properties, D-Bus
 #     marshalling, and the real-dbus-daemon exchange);
 #   - integration/tests/cli_systemd.rs (runc --systemd-cgroup and brisk --systemd-cgroup side by
-#     side), plus the suites named in $SYSTEMD_CLI_TESTS (default none).
+#     side), plus the suites named in $SYSTEMD_CLI_TESTS (default none);
+#   - cli_systemd once more with dbus stopped (the fallback to /run/systemd/private).
 # systemd mounts the cgroup hierarchies itself: unified by default; set
 # V2_CMDLINE=systemd.unified_cgroup_hierarchy=0 for a hybrid guest.
 # Usage: test-systemd.sh   (env: CARGO, SYSTEMD_CLI_TESTS, and run.sh's V2_* knobs)
@@ -49,6 +50,13 @@ while read -r exe filter; do
 		failed="\$failed \$(basename "\$exe")"
 	fi
 done <$list
+# Again without the system bus: both runtimes fall back to systemd's private socket.
+systemctl stop dbus.socket dbus.service
+if systemctl -q is-active dbus.socket || systemctl -q is-active dbus.service; then
+	echo "systemd-guest: the system bus is still up"; failed="\$failed dbus-still-up"
+fi
+echo "=== systemd: cli_systemd without the system bus (/run/systemd/private)"
+"\$(sed -n 2p $list | cut -d' ' -f1)" --test-threads=1 || failed="\$failed cli_systemd-private"
 leftover=\$(systemctl list-units --all --plain --no-legend 'brisk-*.scope' 'brisk-*.slice' | awk '{print \$1}' | tr '\n' ' ')
 [ -z "\$leftover" ] || { echo "systemd: units left behind: \$leftover"; failed="\$failed leftovers"; }
 if [ -z "\$failed" ]; then echo "V2-GUEST-RESULT: PASS"; else echo "V2-GUEST-RESULT: FAIL\$failed"; fi

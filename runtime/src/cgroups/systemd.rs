@@ -348,11 +348,12 @@ impl Manager {
         self.conn.call(Message::call(DEST, OBJ, MANAGER, member, body)).map_err(|source| SystemdError::Dbus { step, unit: unit.to_string(), source })
     }
 
-    /// Job signals reach a bus client only through a match rule (on the private socket systemd
-    /// sends them to every peer).
+    /// Job signals reach a bus client only through a match rule. On the private socket systemd
+    /// sends them to every peer; Manager.Subscribe (as go-systemd does on every connection) keeps
+    /// that from depending on the default.
     fn watch_jobs(&mut self, unit: &str) -> Result<(), SystemdError> {
         if !self.conn.is_bus {
-            return Ok(());
+            return self.call("Subscribe", unit, "Subscribe", vec![]).map(drop);
         }
         let rule = format!("type='signal',sender='{DEST}',path='{OBJ}',interface='{MANAGER}',member='JobRemoved'");
         self.conn

@@ -40,9 +40,15 @@ fn realtime_group_sched() -> bool {
     Path::new("/sys/fs/cgroup/cpu/cpu.rt_period_us").exists()
 }
 
-/// The v1 blkio weight file this host has (CFQ's or BFQ's), if any.
-fn blkio_weight_file() -> Option<&'static str> {
-    ["blkio.weight", "blkio.bfq.weight"].into_iter().find(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists())
+/// Whether v1 blkio has a weight: CFQ's blkio.weight (at the root too), or BFQ registered as an
+/// I/O scheduler (its blkio.bfq.weight exists in child cgroups only, never at the root).
+fn blkio_weight_supported() -> bool {
+    Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists()
+        || fs::read_dir("/sys/block")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| fs::read_to_string(e.path().join("queue/scheduler")).is_ok_and(|s| s.contains("bfq")))
 }
 
 fn hugepages_2mb() -> bool {
@@ -123,7 +129,7 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         let b = b.set("/linux/resources/memory/disableOOMKiller", json!(true));
         // No proportional-weight I/O scheduler (CFQ/BFQ) means no blkio weight file: runc and brisk
         // both refuse the weight then.
-        let b = if blkio_weight_file().is_some() { b } else { b.remove("/linux/resources/blockIO/weight") };
+        let b = if blkio_weight_supported() { b } else { b.remove("/linux/resources/blockIO/weight") };
         let b = if realtime_group_sched() {
             b.set("/linux/resources/cpu/realtimePeriod", json!(1000000)).set("/linux/resources/cpu/realtimeRuntime", json!(10000))
         } else {
@@ -190,7 +196,8 @@ fn same_values_in_cgroup_files(rt: &RuntimeUnderTest) {
         let bl = host_dir(&b, "blkio");
         assert_eq!(read(&bl.join("blkio.throttle.read_bps_device")), format!("{maj}:{min} 1048576"));
         assert_eq!(read(&bl.join("blkio.throttle.write_iops_device")), format!("{maj}:{min} 100"));
-        if let Some(weight) = blkio_weight_file() {
+        if blkio_weight_supported() {
+            let weight = if bl.join("blkio.weight").exists() { "blkio.weight" } else { "blkio.bfq.weight" };
             let w = read(&bl.join(weight));
             assert!(w == "300" || w.ends_with(" 300") || w.contains("default 300"), "{weight}: {w:?}");
         }

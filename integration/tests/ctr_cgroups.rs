@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use brisk_integration::containerd::{Containerd, Version};
+use brisk_integration::containerd::{Containerd, Version, BRISK};
 use brisk_integration::ctr_matrix;
 use brisk_integration::events::{check_in_order, Events};
 use serde_json::Value;
@@ -39,14 +39,24 @@ fn oom_event_before_exit(version: Version, runtime: &str) {
         "no /containers/delete: {:#?}",
         ev.lines
     );
+    let events = ev.for_container(&id);
     let want = [
         ("/tasks/start", ""),
         ("/tasks/oom", ""),
         ("/tasks/exit", "\"exit_status\":137"),
         ("/containers/delete", ""),
     ];
-    if let Err(e) = check_in_order(&ev.for_container(&id), &want) {
-        panic!("{e}");
+    if runtime == BRISK {
+        if let Err(e) = check_in_order(&events, &want) {
+            panic!("{e}");
+        }
+    } else {
+        // containerd-shim-runc-v2 publishes TaskOOM from its own cgroup watcher with no ordering
+        // against the exit (seen after /tasks/exit on 1.6.20 in the v2 guest); the reference
+        // only has to publish both. brisk publishes TaskOOM first (shim/src/events.rs).
+        for (topic, needle) in want {
+            assert!(events.iter().any(|(t, j)| t == topic && j.contains(needle)), "no {topic} containing {needle:?}: {events:#?}");
+        }
     }
 }
 

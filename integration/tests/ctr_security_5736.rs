@@ -1,0 +1,356 @@
+//! CVE-2019-5736 through containerd: a container process must never open the binary that runs
+//! inside the container during create, start or exec — the brisk **shim** (containerd-shim-brisk-v2,
+//! which re-executes itself as the init helper) or, for the runc shim, `runc` — for writing through
+//! `/proc/<pid>/exe`. `tests/cli_security_5736.rs` does the same for the `brisk` CLI.
+//!
+//! Each test starts a private containerd whose PATH puts a *copy* of the protected binary where the
+//! shim finds it (`Options::brisk_shim` / `Options::runc_binary`), so a successful attack damages
+//! only the copy; the verdict is on the copy's hash and on what the attacker managed.
+//!
+//! The attacker container A runs `attack::ATTACK_SH` (steps: open the live exe read-write, hold it
+//! read-only, reopen the held fd read-write once nothing executes the binary any more). The victim
+//! V joins A's pid namespace. Both are started with `ctr run --config <spec.json>` so the test owns
+//! the whole spec: V's hooks, seccomp, namespaces and cgroups path (`/<namespace>/<id>`, where the
+//! harness's Drop looks for leftovers). `--config` means no image and no snapshot: `root.path` is an
+//! absolute busybox rootfs (`bundle::Bundle`); ctr 1.6.20, 1.7.24 and 2.1.9 all accept that.
+//!
+//! A always runs on the runc shim. Had it run on the brisk shim, A's own shim would execute the
+//! brisk copy for A's whole life, so ETXTBSY would stop step 3 and the read-only bind would never
+//! be tested. For the same reason V is deleted (its shim exits) before step 3, and the test checks
+//! from the host that the copy has become writable before letting the attacker go on.
+//!
+//! Each window is held deterministically:
+//! * create: a `createRuntime` hook (run by the runtime on the host) reports the state and blocks on
+//!   a FIFO that only the test writes to; meanwhile V's init — the shim binary for brisk (stage 1 of
+//!   the helper), `runc init` for runc — waits inside the container. The hook's state names the
+//!   init's pid; the test checks that its exe is the copy before attacking.
+//! * start / exec: V's seccomp sends execve to an `attack::NotifyAgent` (listenerPath) that holds
+//!   the runtime's final execve — the init's at start, the exec'd process's at `ctr task exec` —
+//!   while the runtime binary is still what the process executes.
+//!
+//! Results (recorded from runs on this host, kernel 6.x, Debian runc 1.1.5+ds1-1+deb12u1; the same
+//! on containerd 1.6.20, 1.7.24 and 2.1.9):
+//! * `attack_5736_ctr_create` — runc shim: blocked, brisk shim: blocked. Both: opening the live exe
+//!   for writing fails with ETXTBSY; the held exe reopened for writing after V and its shim are
+//!   gone fails with EROFS (brisk: its helper runs from a read-only bind mount of the shim binary;
+//!   Debian's runc 1.1.5 likewise runs `runc init` from a read-only bind mount).
+//! * `attack_5736_ctr_create_default_caps` — runc shim: blocked, brisk shim: blocked. Without
+//!   CAP_SYS_PTRACE the non-dumpable init's exe cannot even be opened (EACCES).
+//! * `attack_5736_ctr_start` — runc shim: blocked, brisk shim: blocked (ETXTBSY while held, EROFS
+//!   on the reopen).
+//! * `attack_5736_ctr_exec` — runc shim: blocked, brisk shim: blocked (ETXTBSY while held, EROFS
+//!   on the reopen).
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use brisk_integration::attack::{self, BinaryCopy};
+use brisk_integration::bundle::{Bundle, DEFAULT_CAPS};
+use brisk_integration::containerd::{brisk_shim_binary, ChildGuard, Containerd, Options, Version, BRISK, RUNC};
+use brisk_integration::ctr_matrix;
+use brisk_integration::runtime_cli::{Kind, WAIT_LIMIT};
+
+ctr_matrix!(attack_5736_ctr_create, attack_5736_ctr_create_default_caps, attack_5736_ctr_start, attack_5736_ctr_exec);
+
+/// One test's world. Field order is drop order: containerd (its Drop kills every container, shim
+/// and hook it finds) before the bundles and the binary copy they refer to.
+struct Scene {
+    cd: Containerd,
+    runtime: &'static str,
+    attacker: Attacker,
+    copy: BinaryCopy,
+}
+
+/// The attacker container A (owner of the shared pid namespace), always on the runc shim.
+struct Attacker {
+    /// Holds the attacker's rootfs and /ctl for as long as the scene lives.
+    _bundle: Bundle,
+    ctl: PathBuf,
+    id: String,
+    pid: u32,
+}
+
+impl Scene {
+    /// A private containerd whose `runtime` runs a copy of its protected binary, and a running
+    /// attacker with the default capabilities plus `extra_caps`.
+    fn new(version: Version, runtime: &'static str, extra_caps: &[&str]) -> Scene {
+        let mut opts = Options::new(version);
+        let copy = if runtime == BRISK {
+            let src = brisk_shim_binary();
+            assert!(src.is_file(), "{} not found (cargo build --release -p containerd-shim-brisk-v2, or set SHIM_BIN)", src.display());
+            let copy = BinaryCopy::new(&src);
+            opts.brisk_shim = Some(copy.path().to_path_buf());
+            copy
+        } else {
+            let src = attack::default_bin(Kind::Runc);
+            assert!(src.is_file(), "{} not found (install runc or set RUNC_BIN)", src.display());
+            let copy = BinaryCopy::new(&src);
+            opts.runc_binary = Some(copy.path().to_path_buf());
+            copy
+        };
+        let cd = Containerd::start_with(opts).unwrap_or_else(|e| panic!("private containerd {version}: {e}"));
+
+        let mut b = Bundle::new();
+        let ctl = attack::ctl_dir(&b, "ctl");
+        fs::write(b.rootfs().join("attack.sh"), attack::ATTACK_SH).expect("write attack.sh");
+        let mut caps: Vec<&str> = DEFAULT_CAPS.to_vec();
+        caps.extend_from_slice(extra_caps);
+        b = b.bind(&ctl, "/ctl", &[]).capabilities(&caps).args(&["sleep", "1000"]);
+        let id = cd.new_id("cve5736-attacker");
+        let spec = write_spec(&cd, &mut b, &id);
+        // `ctr run -d` returns once the task has started.
+        let args = run_args(&cd, RUNC, &spec, &id);
+        cd.ctr_ok(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap_or_else(|e| panic!("starting the attacker: {e}\n{}", cd.log_tail(30)));
+        let (_, pid, status) = cd.task(&id).expect("ctr task ls").unwrap_or_else(|| panic!("attacker task {id} not listed"));
+        assert_eq!(status, "RUNNING", "attacker task {id}");
+        Scene { cd, runtime, attacker: Attacker { _bundle: b, ctl, id, pid }, copy }
+    }
+
+    fn brisk(&self) -> bool {
+        self.runtime == BRISK
+    }
+
+    /// A victim bundle whose processes join the attacker's pid namespace.
+    fn victim_bundle(&self) -> Bundle {
+        let ns = format!("/proc/{}/ns/pid", self.attacker.pid);
+        Bundle::new().namespace("pid", Some(&ns)).args(&["sleep", "1000"])
+    }
+
+    /// `ctr run -d --config` of the victim in the background (it blocks while a window is held),
+    /// its output to `<bundle>/ctr-run.log`.
+    fn spawn_victim(&self, v: &mut Bundle, id: &str) -> Background {
+        let spec = write_spec(&self.cd, v, id);
+        Background::spawn(&self.cd, &run_args(&self.cd, self.runtime, &spec, id), v.scratch("ctr-run.log"))
+    }
+
+    /// Run the attack against `host_pid` (a process in the shared pid namespace) and wait for
+    /// steps 1-2 to finish.
+    fn grab(&self, host_pid: i32, tag: &str) -> String {
+        let inner = attack::inner_pid(host_pid).unwrap_or_else(|| panic!("no NSpid for {host_pid}"));
+        let a = &self.attacker;
+        // Detached: the script's progress is in /ctl; ctr would otherwise wait for step 3.
+        let exec_id = format!("attack-{tag}");
+        self.cd
+            .ctr_ok(&["task", "exec", "-d", "--exec-id", &exec_id, &a.id, "sh", "/attack.sh", &inner.to_string(), tag])
+            .unwrap_or_else(|e| panic!("starting the attack: {e}"));
+        attack::read_grab(&a.ctl, tag)
+    }
+
+    /// Remove the victim (task and container, so its shim exits), wait until nothing executes the
+    /// binary copy, let the attacker try step 3, and judge.
+    fn finish(&self, vid: &str, tag: &str, grab: &str) -> String {
+        let _ = self.cd.ctr(&["task", "kill", "-s", "SIGKILL", vid]);
+        self.cd.wait_task_status(vid, "STOPPED").unwrap_or_else(|e| panic!("victim {vid} stopping: {e}"));
+        self.cd.ctr_ok(&["task", "delete", vid]).unwrap_or_else(|e| panic!("deleting task {vid}: {e}"));
+        self.cd.ctr_ok(&["containers", "delete", vid]).unwrap_or_else(|e| panic!("deleting container {vid}: {e}"));
+        attack::assert_not_busy(&self.copy);
+        let result = attack::finish(&self.attacker.ctl, tag);
+        let label = format!("{} on containerd {}", self.runtime, self.cd.opts.version);
+        attack::assert_blocked(&label, self.brisk(), &self.copy, grab, &result);
+        result
+    }
+
+    /// With CAP_SYS_PTRACE the attacker holds the exe; for brisk the reopen must then fail with
+    /// EROFS, the read-only bind mount of the shim binary being what stands in the way.
+    fn assert_read_only_bind(&self, grab: &str, result: &str) {
+        if self.brisk() {
+            assert!(grab.contains("grab ok"), "with CAP_SYS_PTRACE the attacker should hold the shim binary's exe:\n{grab}");
+            assert!(
+                result.contains("reopen-rw failed") && result.contains("Read-only file system"),
+                "brisk shim: reopening the held exe for writing did not fail with EROFS:\n{grab}\n{result}"
+            );
+        }
+    }
+
+    /// Host-side checks that `host_pid` is a process of victim `vid` (by cgroup) that executes the
+    /// protected binary copy; returns how the exe matched.
+    fn assert_target(&self, host_pid: i32, vid: &str) -> &'static str {
+        let cgroup = fs::read_to_string(format!("/proc/{host_pid}/cgroup")).unwrap_or_else(|e| panic!("reading /proc/{host_pid}/cgroup: {e}"));
+        let want = format!("/{}/{vid}", self.cd.namespace);
+        assert!(cgroup.lines().any(|l| l.ends_with(&want)), "process {host_pid} is not in victim {vid}'s cgroup {want}:\n{cgroup}");
+        attack::exe_is_copy(host_pid, &self.copy).unwrap_or_else(|e| panic!("the held process does not run the binary under test: {e}"))
+    }
+}
+
+/// Point `b` at its absolute rootfs and at the cgroups path ctr itself would use (so the harness
+/// finds whatever is left), write it to `<bundle>/spec.json` and return that path.
+fn write_spec(cd: &Containerd, b: &mut Bundle, id: &str) -> PathBuf {
+    b.config["root"]["path"] = serde_json::json!(b.rootfs().to_str().expect("utf-8 rootfs"));
+    b.config["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/{id}", cd.namespace));
+    let path = b.scratch("spec.json");
+    fs::write(&path, serde_json::to_string_pretty(&b.config).expect("spec serialises")).expect("write spec.json");
+    path
+}
+
+fn run_args(cd: &Containerd, runtime: &str, spec: &Path, id: &str) -> Vec<String> {
+    ["run", "-d", "--null-io", "--runtime", runtime, "--fifo-dir", cd.fifo_dir_str(), "--config", spec.to_str().expect("utf-8 spec path"), id]
+        .map(String::from)
+        .to_vec()
+}
+
+/// A ctr command running in the background (killed on drop), output in a log file.
+struct Background {
+    child: ChildGuard,
+    log: PathBuf,
+    what: String,
+}
+
+impl Background {
+    fn spawn(cd: &Containerd, args: &[String], log: PathBuf) -> Background {
+        let f = fs::File::create(&log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
+        let f2 = f.try_clone().expect("dup log fd");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = cd.ctr_command(&args).stdin(Stdio::null()).stdout(f).stderr(f2).spawn().expect("spawn ctr");
+        Background { child: ChildGuard(child), log, what: format!("ctr {}", args.join(" ")) }
+    }
+
+    /// Panics, quoting ctr's output, if ctr has already exited.
+    fn assert_running(&mut self, cd: &Containerd) {
+        if let Ok(Some(st)) = self.child.0.try_wait() {
+            panic!("{} exited early ({st}):\n{}\ncontainerd log:\n{}", self.what, fs::read_to_string(&self.log).unwrap_or_default(), cd.log_tail(30));
+        }
+    }
+
+    /// Waits for ctr to exit and requires success.
+    fn wait_ok(mut self, cd: &Containerd) {
+        let st = self.child.wait_timeout(WAIT_LIMIT);
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "{}: {st:?}\n{}\ncontainerd log:\n{}",
+            self.what,
+            fs::read_to_string(&self.log).unwrap_or_default(),
+            cd.log_tail(30)
+        );
+    }
+}
+
+/// A `createRuntime` hook that reports the container state to `<ctl>/state.json` and then blocks
+/// reading a FIFO whose only writer is the test: closing that writer (or the test dying) releases
+/// it, so a failed test never leaves the hook — and the create it holds — behind.
+struct HookGate {
+    state: PathBuf,
+    writer: Option<OwnedFd>,
+}
+
+impl HookGate {
+    fn install(v: Bundle) -> (Bundle, HookGate) {
+        let fifo = v.scratch("gate.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo gate");
+        // Read+write so the open does not wait for a reader; the test holds the only writer.
+        let writer: OwnedFd = fs::OpenOptions::new().read(true).write(true).open(&fifo).expect("open gate fifo").into();
+        let state = v.scratch("hook-state.json");
+        let script = v.scratch("gate.sh");
+        attack::write_exec(&script, "#!/bin/sh\ncat > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"\nread -r _ < \"$2\"\nexit 0\n");
+        let (s, f, st) = (script.to_str().expect("utf-8"), fifo.to_str().expect("utf-8"), state.to_str().expect("utf-8"));
+        let v = v.hook("createRuntime", "/bin/sh", &["sh", s, st, f]);
+        (v, HookGate { state, writer: Some(writer) })
+    }
+
+    /// Waits for the hook to report and returns the container init's host pid from its state.
+    fn wait_pid(&self, ctr: &mut Background, cd: &Containerd) -> i32 {
+        attack::wait_for("the createRuntime hook to report the state", || {
+            ctr.assert_running(cd);
+            self.state.exists()
+        });
+        let text = fs::read_to_string(&self.state).expect("read hook state");
+        let state: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("hook state is not JSON ({e}): {text}"));
+        assert_eq!(state["status"], "creating", "hook state: {state}");
+        state["pid"].as_i64().unwrap_or_else(|| panic!("no pid in hook state {state}")) as i32
+    }
+
+    fn release(&mut self) {
+        drop(self.writer.take());
+    }
+}
+
+// Both shims: blocked (ETXTBSY while the init waits, EROFS on the reopen).
+fn attack_5736_ctr_create(version: Version, runtime: &'static str) {
+    let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
+    let (mut v, mut gate) = HookGate::install(s.victim_bundle());
+    let vid = s.cd.new_id("cve5736-victim");
+    let mut run = s.spawn_victim(&mut v, &vid);
+    let pid = gate.wait_pid(&mut run, &s.cd);
+    let how = s.assert_target(pid, &vid);
+    eprintln!("create window: init {pid} executes {how}");
+    let grab = s.grab(pid, "create");
+    gate.release();
+    run.wait_ok(&s.cd);
+    let result = s.finish(&vid, "create", &grab);
+    s.assert_read_only_bind(&grab, &result);
+}
+
+// Both shims: blocked (EACCES: without CAP_SYS_PTRACE the non-dumpable init's exe cannot be opened).
+fn attack_5736_ctr_create_default_caps(version: Version, runtime: &'static str) {
+    let s = Scene::new(version, runtime, &[]);
+    let (mut v, mut gate) = HookGate::install(s.victim_bundle());
+    let vid = s.cd.new_id("cve5736-victim");
+    let mut run = s.spawn_victim(&mut v, &vid);
+    let pid = gate.wait_pid(&mut run, &s.cd);
+    let how = s.assert_target(pid, &vid);
+    eprintln!("create window: init {pid} executes {how}");
+    let grab = s.grab(pid, "create");
+    gate.release();
+    run.wait_ok(&s.cd);
+    s.finish(&vid, "create", &grab);
+    assert!(grab.contains("grab failed"), "a container process without CAP_SYS_PTRACE opened the non-dumpable init's exe:\n{grab}");
+}
+
+// Both shims: blocked (ETXTBSY while the init's execve is held, EROFS on the reopen).
+fn attack_5736_ctr_start(version: Version, runtime: &'static str) {
+    let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
+    let mut v = s.victim_bundle();
+    let sock = v.scratch("agent.sock");
+    v = v.set("/linux/seccomp", attack::execve_notify_seccomp(&sock));
+    let (decision, notified, release) = attack::hold();
+    let agent = attack::NotifyAgent::listen(&sock, vec![decision]);
+    let vid = s.cd.new_id("cve5736-victim");
+    let mut run = s.spawn_victim(&mut v, &vid);
+    let held = notified.recv_timeout(WAIT_LIMIT).unwrap_or_else(|e| {
+        run.assert_running(&s.cd);
+        panic!("the init's execve never reached the seccomp agent: {e}")
+    }) as i32;
+    let how = s.assert_target(held, &vid);
+    eprintln!("start window: execve of {held} held; it executes {how}");
+    let grab = s.grab(held, "start");
+    drop(release);
+    run.wait_ok(&s.cd);
+    let (_, pid, _) = s.cd.task(&vid).expect("ctr task ls").unwrap_or_else(|| panic!("victim task {vid} not listed"));
+    attack::wait_for("the victim to exec its program", || attack::cmdline(pid as i32).first().map(String::as_str) == Some("sleep"));
+    let result = s.finish(&vid, "start", &grab);
+    s.assert_read_only_bind(&grab, &result);
+    let report = agent.report();
+    assert_eq!(report.syscalls.len(), 1, "the agent answered one execve: {:?}", report.syscalls);
+}
+
+// Both shims: blocked (ETXTBSY while the exec'd process's execve is held, EROFS on the reopen).
+fn attack_5736_ctr_exec(version: Version, runtime: &'static str) {
+    let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
+    let mut v = s.victim_bundle();
+    let sock = v.scratch("agent.sock");
+    v = v.set("/linux/seccomp", attack::execve_notify_seccomp(&sock));
+    let (decision, notified, release) = attack::hold();
+    // Session 1: the init's execve of sleep. Session 2: the exec'd process's execve, held.
+    let agent = attack::NotifyAgent::listen_sessions(&sock, vec![vec![attack::Decision::Continue], vec![decision]]);
+    let vid = s.cd.new_id("cve5736-victim");
+    s.spawn_victim(&mut v, &vid).wait_ok(&s.cd);
+    let (_, init, _) = s.cd.task(&vid).expect("ctr task ls").unwrap_or_else(|| panic!("victim task {vid} not listed"));
+    attack::wait_for("the victim's init to run sleep", || attack::cmdline(init as i32).first().map(String::as_str) == Some("sleep"));
+    let args: Vec<String> = ["task", "exec", "--fifo-dir", s.cd.fifo_dir_str(), "--exec-id", "victim-exec", &vid, "true"].map(String::from).to_vec();
+    let mut exec = Background::spawn(&s.cd, &args, v.scratch("ctr-exec.log"));
+    let held = notified.recv_timeout(WAIT_LIMIT).unwrap_or_else(|e| {
+        exec.assert_running(&s.cd);
+        panic!("the exec'd process's execve never reached the seccomp agent: {e}")
+    }) as i32;
+    assert_ne!(held, init as i32, "the held execve is the init's, not the exec'd process's");
+    let how = s.assert_target(held, &vid);
+    eprintln!("exec window: execve of {held} held; it executes {how}");
+    let grab = s.grab(held, "exec");
+    drop(release);
+    exec.wait_ok(&s.cd);
+    let result = s.finish(&vid, "exec", &grab);
+    s.assert_read_only_bind(&grab, &result);
+    let reports = agent.reports();
+    assert_eq!(reports.len(), 2, "one agent session for the init, one for the exec");
+}

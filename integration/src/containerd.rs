@@ -352,7 +352,11 @@ impl Containerd {
         // Linked even if not built yet, so a later build is picked up and a
         // missing shim shows up as containerd's own "not found" error.
         let brisk_link = self.path_dir.join("containerd-shim-brisk-v2");
-        let brisk = self.opts.brisk_shim.clone().unwrap_or_else(brisk_shim_binary);
+        let brisk = self
+            .opts
+            .brisk_shim
+            .clone()
+            .unwrap_or_else(brisk_shim_binary);
         symlink(brisk, &brisk_link).map_err(io_err("linking brisk shim", &brisk_link))?;
         if let Some(runc) = &self.opts.runc_binary {
             let runc_link = self.path_dir.join("runc");

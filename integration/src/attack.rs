@@ -4,7 +4,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
@@ -342,16 +342,31 @@ fn serve(listener: &UnixListener, decisions: Vec<Decision>) -> Result<AgentRepor
     let mut decisions = decisions.into_iter();
     let mut current = decisions.next();
     while let Some(d) = current.as_ref() {
+        // RECV blocks even once every process using the filter is gone; the fd then polls as
+        // POLLHUP (seccomp_unotify(2)), which is how the agent knows to stop.
+        let mut fds = [nix::poll::PollFd::new(notify.as_fd(), nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll of the notify fd: {e}")),
+        }
+        let revents = fds[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+        if !revents.contains(nix::poll::PollFlags::POLLIN) {
+            break;
+        }
         // SAFETY: seccomp_notif is plain old data; the kernel requires it zeroed before RECV.
         let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: RECV writes one seccomp_notif into `req`, which is that size.
         let rc = unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
         if rc < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+            // EINTR: our own wait was interrupted. ENOENT: the notification vanished between the
+            // poll and the RECV because the target's syscall was interrupted by a signal (Go
+            // runtimes such as runc's init get SIGURG for preemption); the restarted syscall
+            // comes back as a new notification, which this same decision answers.
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR | libc::ENOENT) => continue,
+                _ => return Err(format!("NOTIF_RECV: {}", std::io::Error::last_os_error())),
             }
-            // ENOENT: every process with the filter is gone.
-            break;
         }
         syscalls.push(req.data.nr);
         // SAFETY: plain old data, filled in below.

@@ -27,9 +27,14 @@
 //! * start / exec: V's seccomp sends execve to an `attack::NotifyAgent` (listenerPath) that holds
 //!   the runtime's final execve — the init's at start, the exec'd process's at `ctr task exec` —
 //!   while the runtime binary is still what the process executes.
+//! * `#!/proc/self/exe` entrypoint / exec'd script: the agent lets the runtime's execve of the
+//!   script go through and holds the next exit_group of that process, which is still the runtime
+//!   binary either way: the script's interpreter if the kernel ran `/proc/self/exe` as one, else the
+//!   runtime's init (or exec process) reporting the failed exec. The test tells which from the
+//!   held process's argv and attacks it.
 //!
-//! Results (recorded from runs on this host, kernel 6.x, Debian runc 1.1.5+ds1-1+deb12u1; the same
-//! on containerd 1.6.20, 1.7.24 and 2.1.9):
+//! Results (recorded from runs on this host, kernel 6.18.44, Debian runc 1.1.5+ds1-1+deb12u1; the
+//! same on containerd 1.6.20, 1.7.24 and 2.1.9):
 //! * `attack_5736_ctr_create` — runc shim: blocked, brisk shim: blocked. Both: opening the live exe
 //!   for writing fails with ETXTBSY; the held exe reopened for writing after V and its shim are
 //!   gone fails with EROFS (brisk: its helper runs from a read-only bind mount of the shim binary;
@@ -40,19 +45,32 @@
 //!   on the reopen).
 //! * `attack_5736_ctr_exec` — runc shim: blocked, brisk shim: blocked (ETXTBSY while held, EROFS
 //!   on the reopen).
+//! * `attack_5736_ctr_shebang_entrypoint`, `attack_5736_ctr_shebang_exec` — runc shim: blocked,
+//!   brisk shim: blocked. On this kernel the exec of the `#!/proc/self/exe` script fails with ENOENT
+//!   for both (runc prints "exec /evil.sh: no such file or directory", brisk
+//!   `exec "/evil.sh": ENOENT`), so the binary never runs as the interpreter; the held `runc init` /
+//!   `brisk-init` that failed the exec is attacked instead: ETXTBSY, then EROFS. The tests carry the
+//!   full attack on the interpreter for kernels where it does run.
 
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use brisk_integration::attack::{self, BinaryCopy};
+use brisk_integration::attack::{self, BinaryCopy, Decision};
 use brisk_integration::bundle::{Bundle, DEFAULT_CAPS};
 use brisk_integration::containerd::{brisk_shim_binary, ChildGuard, Containerd, Options, Version, BRISK, RUNC};
 use brisk_integration::ctr_matrix;
 use brisk_integration::runtime_cli::{Kind, WAIT_LIMIT};
 
-ctr_matrix!(attack_5736_ctr_create, attack_5736_ctr_create_default_caps, attack_5736_ctr_start, attack_5736_ctr_exec);
+ctr_matrix!(
+    attack_5736_ctr_create,
+    attack_5736_ctr_create_default_caps,
+    attack_5736_ctr_start,
+    attack_5736_ctr_exec,
+    attack_5736_ctr_shebang_entrypoint,
+    attack_5736_ctr_shebang_exec,
+);
 
 /// One test's world. Field order is drop order: containerd (its Drop kills every container, shim
 /// and hook it finds) before the bundles and the binary copy they refer to.
@@ -101,7 +119,7 @@ impl Scene {
         let id = cd.new_id("cve5736-attacker");
         let spec = write_spec(&cd, &mut b, &id);
         // `ctr run -d` returns once the task has started.
-        let args = run_args(&cd, RUNC, &spec, &id);
+        let args = run_args(&cd, RUNC, &spec, &id, None);
         cd.ctr_ok(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap_or_else(|e| panic!("starting the attacker: {e}\n{}", cd.log_tail(30)));
         let (_, pid, status) = cd.task(&id).expect("ctr task ls").unwrap_or_else(|| panic!("attacker task {id} not listed"));
         assert_eq!(status, "RUNNING", "attacker task {id}");
@@ -118,23 +136,39 @@ impl Scene {
         Bundle::new().namespace("pid", Some(&ns)).args(&["sleep", "1000"])
     }
 
-    /// A victim whose execve and execveat go to a seccomp agent: one session per entry of `before`
-    /// (one per process that loads the filter, in order), then one that holds the first execve.
-    fn agent_victim(&self, mut before: Vec<Vec<attack::Decision>>) -> AgentVictim {
-        let v = self.victim_bundle();
+    /// Wire victim `v` to a seccomp agent: execve, execveat and the syscalls in `also` notify it.
+    /// The agent serves one session per entry of `before` (one per process that loads the filter,
+    /// in order), then one that answers `lead` and holds the notification after those.
+    fn agent_victim(&self, v: Bundle, mut before: Vec<Vec<Decision>>, mut lead: Vec<Decision>, also: &[&str]) -> AgentVictim {
         let sock = v.scratch("agent.sock");
-        let v = v.set("/linux/seccomp", attack::execve_notify_seccomp(&sock));
+        let mut seccomp = attack::execve_notify_seccomp(&sock);
+        let names = seccomp["syscalls"][0]["names"].as_array_mut().expect("syscall names");
+        names.extend(also.iter().map(|n| serde_json::json!(n)));
+        let v = v.set("/linux/seccomp", seccomp);
         let (decision, notified, release) = attack::hold();
-        before.push(vec![decision]);
+        lead.push(decision);
+        before.push(lead);
         let agent = attack::NotifyAgent::listen_sessions(&sock, before);
         AgentVictim { v, agent, notified, release }
     }
 
     /// `ctr run -d --config` of the victim in the background (it blocks while a window is held),
-    /// its output to `<bundle>/ctr-run.log`.
+    /// ctr's output to `<bundle>/ctr-run.log`, the container's to [`VICTIM_OUT`].
     fn spawn_victim(&self, v: &mut Bundle, id: &str) -> Background {
         let spec = write_spec(&self.cd, v, id);
-        Background::spawn(&self.cd, &run_args(&self.cd, self.runtime, &spec, id), v.scratch("ctr-run.log"))
+        let out = v.scratch(VICTIM_OUT);
+        Background::spawn(&self.cd, &run_args(&self.cd, self.runtime, &spec, id, Some(&out)), v.scratch("ctr-run.log"))
+    }
+
+    /// Run victim `v` (its init runs sleep) and then, in the background, `ctr task exec` of `cmd`
+    /// in it; the init's host pid and the exec's ctr.
+    fn run_then_exec(&self, v: &mut Bundle, vid: &str, cmd: &str) -> (i32, Background) {
+        self.spawn_victim(v, vid).wait_ok(&self.cd);
+        let (_, init, _) = self.cd.task(vid).expect("ctr task ls").unwrap_or_else(|| panic!("victim task {vid} not listed"));
+        let init = i32::try_from(init).expect("pid fits i32");
+        attack::wait_for("the victim's init to run sleep", || attack::cmdline(init).first().map(String::as_str) == Some("sleep"));
+        let args = ["task", "exec", "--fifo-dir", self.cd.fifo_dir_str(), "--exec-id", "victim-exec", vid, cmd];
+        (init, Background::spawn(&self.cd, &args.map(String::from), v.scratch("ctr-exec.log")))
     }
 
     /// Run the attack against `host_pid` (a process in the shared pid namespace) and wait for
@@ -153,9 +187,12 @@ impl Scene {
     /// Remove the victim (task and container, so its shim exits), wait until nothing executes the
     /// binary copy, let the attacker try step 3, and judge.
     fn finish(&self, vid: &str, tag: &str, grab: &str) -> String {
-        let _ = self.cd.ctr(&["task", "kill", "-s", "SIGKILL", vid]);
-        self.cd.wait_task_status(vid, "STOPPED").unwrap_or_else(|e| panic!("victim {vid} stopping: {e}"));
-        self.cd.ctr_ok(&["task", "delete", vid]).unwrap_or_else(|e| panic!("deleting task {vid}: {e}"));
+        // A victim whose start failed may have no task left.
+        if self.cd.task(vid).expect("ctr task ls").is_some() {
+            let _ = self.cd.ctr(&["task", "kill", "-s", "SIGKILL", vid]);
+            self.cd.wait_task_status(vid, "STOPPED").unwrap_or_else(|e| panic!("victim {vid} stopping: {e}"));
+            self.cd.ctr_ok(&["task", "delete", vid]).unwrap_or_else(|e| panic!("deleting task {vid}: {e}"));
+        }
         self.cd.ctr_ok(&["containers", "delete", vid]).unwrap_or_else(|e| panic!("deleting container {vid}: {e}"));
         attack::assert_not_busy(&self.copy);
         let result = attack::finish(&self.attacker.ctl, tag);
@@ -195,6 +232,9 @@ struct AgentVictim {
     release: std::sync::mpsc::Sender<()>,
 }
 
+/// The victim container's stdout and stderr, in its bundle dir.
+const VICTIM_OUT: &str = "victim.out";
+
 /// Point `b` at its absolute rootfs and at the cgroups path ctr itself would use (so the harness
 /// finds whatever is left), write it to `<bundle>/spec.json` and return that path.
 fn write_spec(cd: &Containerd, b: &mut Bundle, id: &str) -> PathBuf {
@@ -205,10 +245,16 @@ fn write_spec(cd: &Containerd, b: &mut Bundle, id: &str) -> PathBuf {
     path
 }
 
-fn run_args(cd: &Containerd, runtime: &str, spec: &Path, id: &str) -> Vec<String> {
-    ["run", "-d", "--null-io", "--runtime", runtime, "--fifo-dir", cd.fifo_dir_str(), "--config", spec.to_str().expect("utf-8 spec path"), id]
-        .map(String::from)
-        .to_vec()
+/// `ctr run -d --config` arguments; the container's stdout and stderr go to `log` (a `file://`
+/// log URI, which both shims support), or nowhere.
+fn run_args(cd: &Containerd, runtime: &str, spec: &Path, id: &str, log: Option<&Path>) -> Vec<String> {
+    let mut v: Vec<String> = ["run", "-d", "--runtime", runtime, "--fifo-dir", cd.fifo_dir_str()].map(String::from).to_vec();
+    match log {
+        Some(p) => v.extend(["--log-uri".to_string(), format!("file://{}", p.display())]),
+        None => v.push("--null-io".into()),
+    }
+    v.extend(["--config".to_string(), spec.to_str().expect("utf-8 spec path").to_string(), id.to_string()]);
+    v
 }
 
 /// A ctr command running in the background (killed on drop), output in a log file.
@@ -232,6 +278,22 @@ impl Background {
         if let Ok(Some(st)) = self.child.0.try_wait() {
             panic!("{} exited early ({st}):\n{}\ncontainerd log:\n{}", self.what, fs::read_to_string(&self.log).unwrap_or_default(), cd.log_tail(30));
         }
+    }
+
+    /// Waits for the seccomp agent to report the pid it holds (`what`: the notification awaited);
+    /// if it never comes, ctr's own exit usually says why.
+    fn await_held(&mut self, cd: &Containerd, notified: &std::sync::mpsc::Receiver<u32>, what: &str) -> i32 {
+        let pid = notified.recv_timeout(WAIT_LIMIT).unwrap_or_else(|e| {
+            self.assert_running(cd);
+            panic!("{what}: {e}")
+        });
+        i32::try_from(pid).expect("pid fits i32")
+    }
+
+    /// Waits for ctr to exit; its status and output.
+    fn wait(mut self) -> (Option<std::process::ExitStatus>, String) {
+        let st = self.child.wait_timeout(WAIT_LIMIT);
+        (st, fs::read_to_string(&self.log).unwrap_or_default())
     }
 
     /// Waits for ctr to exit and requires success.
@@ -318,13 +380,10 @@ fn attack_5736_ctr_create_default_caps(version: Version, runtime: &'static str) 
 // Both shims: blocked (ETXTBSY while the init's execve is held, EROFS on the reopen).
 fn attack_5736_ctr_start(version: Version, runtime: &'static str) {
     let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
-    let AgentVictim { mut v, agent, notified, release } = s.agent_victim(Vec::new());
+    let AgentVictim { mut v, agent, notified, release } = s.agent_victim(s.victim_bundle(), Vec::new(), Vec::new(), &[]);
     let vid = s.cd.new_id("cve5736-victim");
     let mut run = s.spawn_victim(&mut v, &vid);
-    let held = notified.recv_timeout(WAIT_LIMIT).unwrap_or_else(|e| {
-        run.assert_running(&s.cd);
-        panic!("the init's execve never reached the seccomp agent: {e}")
-    }) as i32;
+    let held = run.await_held(&s.cd, &notified, "the init's execve never reached the seccomp agent");
     let how = s.assert_target(held, &vid);
     eprintln!("start window: execve of {held} held; it executes {how}");
     let grab = s.grab(held, "start");
@@ -349,18 +408,11 @@ fn attack_5736_ctr_start(version: Version, runtime: &'static str) {
 fn attack_5736_ctr_exec(version: Version, runtime: &'static str) {
     let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
     // Session 1: the init's execve of sleep, let through. Session 2: the exec'd process's, held.
-    let AgentVictim { mut v, agent, notified, release } = s.agent_victim(vec![vec![attack::Decision::Continue]]);
+    let AgentVictim { mut v, agent, notified, release } = s.agent_victim(s.victim_bundle(), vec![vec![Decision::Continue]], Vec::new(), &[]);
     let vid = s.cd.new_id("cve5736-victim");
-    s.spawn_victim(&mut v, &vid).wait_ok(&s.cd);
-    let (_, init, _) = s.cd.task(&vid).expect("ctr task ls").unwrap_or_else(|| panic!("victim task {vid} not listed"));
-    attack::wait_for("the victim's init to run sleep", || attack::cmdline(init as i32).first().map(String::as_str) == Some("sleep"));
-    let args: Vec<String> = ["task", "exec", "--fifo-dir", s.cd.fifo_dir_str(), "--exec-id", "victim-exec", &vid, "true"].map(String::from).to_vec();
-    let mut exec = Background::spawn(&s.cd, &args, v.scratch("ctr-exec.log"));
-    let held = notified.recv_timeout(WAIT_LIMIT).unwrap_or_else(|e| {
-        exec.assert_running(&s.cd);
-        panic!("the exec'd process's execve never reached the seccomp agent: {e}")
-    }) as i32;
-    assert_ne!(held, init as i32, "the held execve is the init's, not the exec'd process's");
+    let (init, mut exec) = s.run_then_exec(&mut v, &vid, "true");
+    let held = exec.await_held(&s.cd, &notified, "the exec'd process's execve never reached the seccomp agent");
+    assert_ne!(held, init, "the held execve is the init's, not the exec'd process's");
     let how = s.assert_target(held, &vid);
     eprintln!("exec window: execve of {held} held; it executes {how}");
     let grab = s.grab(held, "exec");
@@ -370,4 +422,87 @@ fn attack_5736_ctr_exec(version: Version, runtime: &'static str) {
     s.assert_read_only_bind(&grab, &result);
     let reports = agent.reports();
     assert_eq!(reports.len(), 2, "one agent session for the init, one for the exec");
+}
+
+/// The victim's `#!/proc/self/exe` script: executing it makes the kernel run the binary that does
+/// the execve — the runtime's — as the script's interpreter (the CVE's entry point).
+const EVIL: &str = "/evil.sh";
+
+fn with_evil_script(v: Bundle) -> Bundle {
+    attack::write_exec(&v.rootfs().join(EVIL.trim_start_matches('/')), "#!/proc/self/exe\n");
+    v
+}
+
+/// Whether `host_pid` is the runtime binary running as the interpreter of [`EVIL`] (argv
+/// `/proc/self/exe /evil.sh`) rather than the runtime's own process that tried to exec it.
+fn is_interpreter(host_pid: i32) -> bool {
+    let argv = attack::cmdline(host_pid);
+    argv.first().map(String::as_str) == Some("/proc/self/exe") && argv.iter().any(|a| a == EVIL)
+}
+
+/// The shebang windows hold whatever runs the runtime binary last at its exit_group — the script's
+/// interpreter, or, if the kernel cannot resolve `/proc/self/exe` as an interpreter, the runtime
+/// process whose exec failed — and attack it there. Returns whether it was the interpreter, and
+/// the attacker's grab report.
+fn grab_shebang(s: &Scene, held: i32, vid: &str, tag: &str) -> (bool, String) {
+    let interpreter = is_interpreter(held);
+    let how = s.assert_target(held, vid);
+    eprintln!("{tag}: {held} {:?} held at exit_group (the script's interpreter: {interpreter}); it executes {how}", attack::cmdline(held));
+    (interpreter, s.grab(held, tag))
+}
+
+/// After the held process has gone on: if the runtime binary never ran as the interpreter, the
+/// exec must have failed for the missing interpreter (as `printed` says); then the usual verdict.
+fn judge_shebang(s: &Scene, vid: &str, tag: &str, interpreter: bool, grab: &str, printed: &str) {
+    eprintln!("{tag}: printed: {printed}");
+    if !interpreter {
+        assert!(printed.to_lowercase().contains("no such file"), "the script's exec failed for another reason than a missing interpreter: {printed}");
+    }
+    let result = s.finish(vid, tag, grab);
+    s.assert_read_only_bind(grab, &result);
+}
+
+// runc shim: blocked, brisk shim: blocked (the script's exec fails with ENOENT; the runtime's init,
+// held at its exit, is attacked instead: ETXTBSY, then EROFS).
+fn attack_5736_ctr_shebang_entrypoint(version: Version, runtime: &'static str) {
+    let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
+    let v = with_evil_script(s.victim_bundle()).args(&[EVIL]);
+    // The runtime's execve of the script goes through; the next exit_group is held.
+    let AgentVictim { mut v, agent, notified, release } = s.agent_victim(v, Vec::new(), vec![Decision::Continue], &["exit_group"]);
+    let vid = s.cd.new_id("cve5736-victim");
+    let mut run = s.spawn_victim(&mut v, &vid);
+    let held = run.await_held(&s.cd, &notified, "no exit_group after the script's execve reached the seccomp agent");
+    let (interpreter, grab) = grab_shebang(&s, held, &vid, "entrypoint");
+    drop(release);
+    // Both shims report `start` done before the exec's outcome is known; the outcome is the
+    // container's exit and what it printed.
+    let (st, out) = run.wait();
+    eprintln!("entrypoint: ctr run {st:?}: {out}");
+    if s.cd.task(&vid).expect("ctr task ls").is_some() {
+        s.cd.wait_task_status(&vid, "STOPPED").unwrap_or_else(|e| panic!("victim {vid} stopping: {e}"));
+    }
+    let printed = fs::read_to_string(v.scratch(VICTIM_OUT)).unwrap_or_default();
+    judge_shebang(&s, &vid, "entrypoint", interpreter, &grab, &format!("{out}{printed}"));
+    drop(agent);
+}
+
+// runc shim: blocked, brisk shim: blocked (the script's exec fails with ENOENT; the runtime's exec
+// process, held at its exit, is attacked instead: ETXTBSY, then EROFS).
+fn attack_5736_ctr_shebang_exec(version: Version, runtime: &'static str) {
+    let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
+    let v = with_evil_script(s.victim_bundle());
+    // Session 1: the init's execve of sleep. Session 2: the exec'd process's execve of the script
+    // goes through; its next exit_group is held.
+    let AgentVictim { mut v, agent, notified, release } =
+        s.agent_victim(v, vec![vec![Decision::Continue]], vec![Decision::Continue], &["exit_group"]);
+    let vid = s.cd.new_id("cve5736-victim");
+    let (init, mut exec) = s.run_then_exec(&mut v, &vid, EVIL);
+    let held = exec.await_held(&s.cd, &notified, "no exit_group after the exec'd script's execve reached the seccomp agent");
+    assert_ne!(held, init, "the held exit_group is the init's, not the exec'd process's");
+    let (interpreter, grab) = grab_shebang(&s, held, &vid, "exec");
+    drop(release);
+    let (st, out) = exec.wait();
+    assert!(!st.is_some_and(|s| s.success()), "ctr task exec of {EVIL} cannot succeed (the runtime binary rejects it as a command, or the exec fails): {st:?} {out}");
+    judge_shebang(&s, &vid, "exec", interpreter, &grab, &out);
+    drop(agent);
 }

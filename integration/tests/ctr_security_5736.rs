@@ -309,11 +309,14 @@ impl Background {
     }
 }
 
-/// A `createRuntime` hook that reports the container state to `<ctl>/state.json` and then blocks
-/// reading a FIFO whose only writer is the test: closing that writer (or the test dying) releases
-/// it, so a failed test never leaves the hook — and the create it holds — behind.
+/// A `createRuntime` hook that opens a FIFO whose only writer is the test, reports the container
+/// state to `<bundle>/hook-state.json`, and blocks reading the FIFO until the test releases it.
+/// Release (also on drop, so a failed test never leaves the hook — and the create it holds —
+/// behind) first renames an empty regular file over the FIFO, so a hook that has not opened it yet
+/// reads EOF at once, then closes the writer, which gives EOF to a hook already reading.
 struct HookGate {
     state: PathBuf,
+    fifo: PathBuf,
     writer: Option<OwnedFd>,
 }
 
@@ -325,10 +328,12 @@ impl HookGate {
         let writer: OwnedFd = fs::OpenOptions::new().read(true).write(true).open(&fifo).expect("open gate fifo").into();
         let state = v.scratch("hook-state.json");
         let script = v.scratch("gate.sh");
-        attack::write_exec(&script, "#!/bin/sh\ncat > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"\nread -r _ < \"$2\"\nexit 0\n");
+        // The FIFO is opened before the state is reported, so once the test sees the state the
+        // hook holds the FIFO and only the writer's close releases it.
+        attack::write_exec(&script, "#!/bin/sh\nexec 3< \"$2\"\ncat > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"\nread -r _ <&3\nexit 0\n");
         let (s, f, st) = (script.to_str().expect("utf-8"), fifo.to_str().expect("utf-8"), state.to_str().expect("utf-8"));
         let v = v.hook("createRuntime", "/bin/sh", &["sh", s, st, f]);
-        (v, HookGate { state, writer: Some(writer) })
+        (v, HookGate { state, fifo, writer: Some(writer) })
     }
 
     /// Waits for the hook to report and returns the container init's host pid from its state.
@@ -340,11 +345,23 @@ impl HookGate {
         let text = fs::read_to_string(&self.state).expect("read hook state");
         let state: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("hook state is not JSON ({e}): {text}"));
         assert_eq!(state["status"], "creating", "hook state: {state}");
-        state["pid"].as_i64().unwrap_or_else(|| panic!("no pid in hook state {state}")) as i32
+        let pid = state["pid"].as_i64().unwrap_or_else(|| panic!("no pid in hook state {state}"));
+        i32::try_from(pid).expect("pid fits i32")
     }
 
     fn release(&mut self) {
-        drop(self.writer.take());
+        let Some(writer) = self.writer.take() else { return };
+        let plain = self.fifo.with_extension("released");
+        if fs::write(&plain, "").is_ok() {
+            let _ = fs::rename(&plain, &self.fifo);
+        }
+        drop(writer);
+    }
+}
+
+impl Drop for HookGate {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -390,7 +407,7 @@ fn attack_5736_ctr_start(version: Version, runtime: &'static str) {
     drop(release);
     run.wait_ok(&s.cd);
     let (_, pid, _) = s.cd.task(&vid).expect("ctr task ls").unwrap_or_else(|| panic!("victim task {vid} not listed"));
-    attack::wait_for("the victim to exec its program", || attack::cmdline(pid as i32).first().map(String::as_str) == Some("sleep"));
+    attack::wait_for("the victim to exec its program", || attack::cmdline(i32::try_from(pid).expect("pid fits i32")).first().map(String::as_str) == Some("sleep"));
     let result = s.finish(&vid, "start", &grab);
     s.assert_read_only_bind(&grab, &result);
     // runc's Go init may see its held execve interrupted (SIGURG) and restarted: the agent then

@@ -72,8 +72,8 @@ ctr_matrix!(
     attack_5736_ctr_shebang_exec,
 );
 
-/// One test's world. Field order is drop order: containerd (its Drop kills every container, shim
-/// and hook it finds) before the bundles and the binary copy they refer to.
+/// One test's world. Field order is drop order: containerd (its Drop kills every container and
+/// shim it finds) before the bundles and the binary copy they refer to.
 struct Scene {
     cd: Containerd,
     runtime: &'static str,

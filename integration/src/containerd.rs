@@ -823,6 +823,14 @@ impl Containerd {
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
+        // A pure cgroup v2 host has one hierarchy, mounted at the root itself.
+        let unified = Path::new(CGROUP_ROOT).join(&self.namespace);
+        if Path::new(CGROUP_ROOT).join("cgroup.controllers").exists() {
+            if unified.is_dir() {
+                out.push(unified);
+            }
+            return out;
+        }
         let Ok(rd) = fs::read_dir(CGROUP_ROOT) else {
             return out;
         };

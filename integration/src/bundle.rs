@@ -364,6 +364,17 @@ impl Bundle {
         parent[key] = value;
         self
     }
+
+    /// Remove the member a JSON pointer names (e.g. `/linux/resources/blockIO/weight`).
+    pub fn remove(mut self, pointer: &str) -> Self {
+        let (parent, key) = pointer.rsplit_once('/').expect("pointer has a '/'");
+        self.config
+            .pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("no object {parent} in config"))
+            .remove(key);
+        self
+    }
 }
 
 impl Default for Bundle {
@@ -427,13 +438,18 @@ fn default_config(cgroup_name: &str) -> Value {
     })
 }
 
-/// The v1 hierarchies (plus the unified one) a container's cgroup may appear under on this host.
+/// The directories a container's cgroup may appear under on this host: one per v1 hierarchy
+/// (plus the hybrid `unified` one), or the single cgroup2 directory on a pure v2 host.
 pub fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
     let rel = cgroups_path.trim_start_matches('/');
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.join(rel)];
+    }
     [
         "pids", "memory", "cpu", "cpuset", "devices", "freezer", "blkio", "unified", "systemd",
     ]
     .iter()
-    .map(|c| Path::new("/sys/fs/cgroup").join(c).join(rel))
+    .map(|c| root.join(c).join(rel))
     .collect()
 }

@@ -234,6 +234,12 @@ pub struct Options {
     pub extra_config: String,
     /// Files for the config's top-level `imports` (e.g. config/containerd/*.toml).
     pub imports: Vec<PathBuf>,
+    /// The `containerd-shim-brisk-v2` put on containerd's PATH instead of [`brisk_shim_binary`]
+    /// (CVE-2019-5736 tests point it at a private copy an attack may damage).
+    pub brisk_shim: Option<PathBuf>,
+    /// A `runc` put first on containerd's PATH, where the runc shim looks for it; unset, the
+    /// system's runc is used.
+    pub runc_binary: Option<PathBuf>,
 }
 
 impl Options {
@@ -244,6 +250,8 @@ impl Options {
             snapshotter: "overlayfs",
             extra_config: String::new(),
             imports: Vec::new(),
+            brisk_shim: None,
+            runc_binary: None,
         }
     }
 }
@@ -344,8 +352,16 @@ impl Containerd {
         // Linked even if not built yet, so a later build is picked up and a
         // missing shim shows up as containerd's own "not found" error.
         let brisk_link = self.path_dir.join("containerd-shim-brisk-v2");
-        symlink(brisk_shim_binary(), &brisk_link)
-            .map_err(io_err("linking brisk shim", &brisk_link))?;
+        let brisk = self
+            .opts
+            .brisk_shim
+            .clone()
+            .unwrap_or_else(brisk_shim_binary);
+        symlink(brisk, &brisk_link).map_err(io_err("linking brisk shim", &brisk_link))?;
+        if let Some(runc) = &self.opts.runc_binary {
+            let runc_link = self.path_dir.join("runc");
+            symlink(runc, &runc_link).map_err(io_err("linking runc", &runc_link))?;
+        }
         fs::write(&self.config, self.config_toml())
             .map_err(io_err("writing config", &self.config))?;
         Ok(())
@@ -807,6 +823,14 @@ impl Containerd {
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
+        // A pure cgroup v2 host has one hierarchy, mounted at the root itself.
+        let unified = Path::new(CGROUP_ROOT).join(&self.namespace);
+        if Path::new(CGROUP_ROOT).join("cgroup.controllers").exists() {
+            if unified.is_dir() {
+                out.push(unified);
+            }
+            return out;
+        }
         let Ok(rd) = fs::read_dir(CGROUP_ROOT) else {
             return out;
         };

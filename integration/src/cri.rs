@@ -374,6 +374,23 @@ impl CriClient {
         r.stats.ok_or_else(|| missing("ContainerStats", "stats"))
     }
 
+    /// UpdateContainerResources with Linux resources (zero fields mean "unchanged" to containerd).
+    pub fn update_container_resources(
+        &self,
+        id: &str,
+        linux: cri::LinuxContainerResources,
+    ) -> Result<(), CriError> {
+        let req = cri::UpdateContainerResourcesRequest {
+            container_id: id.to_string(),
+            linux: Some(linux),
+            ..Default::default()
+        };
+        self.call("UpdateContainerResources", |mut c| async move {
+            c.update_container_resources(req).await
+        })?;
+        Ok(())
+    }
+
     /// ExecSync with a `timeout_s` second limit inside the runtime.
     pub fn exec_sync(
         &self,

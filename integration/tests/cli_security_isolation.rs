@@ -2,17 +2,18 @@
 //! capabilities that were dropped, seccomp errno rules, and a seccomp notify agent.
 //!
 //! Results (recorded from runs on this host):
-//! * `attack_mknod_block_device_denied` — runc 1.1.5: blocked, brisk: blocked (both create the
-//!   node — runc's default rules allow `m` on every device — and both refuse opening it: EPERM)
+//! * `attack_mknod_block_device_denied` — runc 1.1.5: node created (its default rules allow `m`
+//!   on every block device), opening it refused (EPERM); brisk: mknod refused (EPERM), so there is
+//!   no node to open
 //! * `mknod_block_device_allowed_when_listed` — runc 1.1.5: allowed, brisk: allowed (control)
 //! * `attack_regain_dropped_capability` — runc 1.1.5: blocked, brisk: blocked
 //! * `attack_seccomp_denied_syscalls_return_errno_ret` — runc 1.1.5: blocked with the configured
 //!   errno, brisk: blocked with the configured errno
+//! * `attack_seccomp_default_errno_ret` — runc 1.1.5: blocked with defaultErrnoRet, brisk: blocked
+//!   with defaultErrnoRet
 //! * `seccomp_notify_agent_decides` — runc 1.1.5: agent's decisions applied, brisk: applied
-//! * `seccomp_notify_agent_decides_for_exec` — runc 1.1.5: applied, brisk: applied, but brisk
-//!   (at the time of writing) names the init's pid and status "creating" in the state it sends for
-//!   an exec'd process; runc sends the exec'd pid and "running". The test fails on brisk until
-//!   runtime/src/process.rs forwards exec notify fds with the exec'd pid.
+//! * `seccomp_notify_agent_decides_for_exec` — runc 1.1.5: applied, brisk: applied; both send the
+//!   exec'd process's own pid and status "running" in the state the agent receives
 
 use serde_json::json;
 
@@ -26,6 +27,7 @@ runtime_tests!(
     mknod_block_device_allowed_when_listed,
     attack_regain_dropped_capability,
     attack_seccomp_denied_syscalls_return_errno_ret,
+    attack_seccomp_default_errno_ret,
     seccomp_notify_agent_decides,
     seccomp_notify_agent_decides_for_exec,
 );
@@ -40,11 +42,11 @@ fn with_mknod_cap(b: Bundle) -> Bundle {
     b.capabilities(&caps)
 }
 
-// runc 1.1.5: blocked (node created, open EPERM), brisk: blocked (node created, open EPERM).
+// runc 1.1.5: half blocked (node created, open EPERM); brisk: blocked (mknod EPERM).
 //
-// runc's default device rules include `b *:* m` and `c *:* m` (libcontainer's AllowedDevices):
-// creating any device node is allowed, using it is not. brisk follows runc, so the attack that
-// must fail is using a block device the config does not allow, not the mknod itself.
+// runc's default device rules include `b *:* m` (libcontainer's AllowedDevices): creating any block
+// node is allowed, using it is not. brisk leaves that rule out (runtime/src/cgroups/devices.rs
+// DEFAULT_ALLOWED), so the mknod itself fails unless the config allows the device.
 fn attack_mknod_block_device_denied(rt: &RuntimeUnderTest) {
     // CAP_MKNOD is granted: only the devices cgroup (default deny-all) stands in the way.
     let b = with_mknod_cap(Bundle::new()).sh(MKNOD);
@@ -53,6 +55,12 @@ fn attack_mknod_block_device_denied(rt: &RuntimeUnderTest) {
     eprintln!("RESULT {:?}: {:?}", rt.kind(), r.stdout);
     assert!(r.stdout.contains("Operation not permitted"), "a block device the config does not allow was opened (or failed for another reason than EPERM):\n{}", r.stdout);
     assert!(!r.stdout.contains("opened-rc=0"), "a denied block device was read:\n{}", r.stdout);
+    if rt.is_runc() {
+        assert!(r.stdout.starts_with("created"), "runc 1.1.5 is expected to allow the mknod:\n{}", r.stdout);
+    } else {
+        assert!(r.stdout.starts_with("mknod: /tmp/blk: Operation not permitted"), "mknod of a block device the config does not allow succeeded:\n{}", r.stdout);
+        assert!(!r.stdout.contains("created"), "a block device node was created:\n{}", r.stdout);
+    }
     rt.delete_force(&id).ok();
 }
 
@@ -144,6 +152,28 @@ fn attack_seccomp_denied_syscalls_return_errno_ret(rt: &RuntimeUnderTest) {
     rt.delete_force(&id).ok();
 }
 
+// runc 1.1.5: blocked with defaultErrnoRet, brisk: blocked with defaultErrnoRet.
+//
+// The profile brisk ships (config/seccomp/default.json, containerd's allow list) with its default
+// action's errno changed: a syscall the list does not name fails with that errno, not EPERM.
+fn attack_seccomp_default_errno_ret(rt: &RuntimeUnderTest) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/seccomp/default.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut profile: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO", "{path}: the default profile is not deny-by-default");
+    // EXDEV (18): neither swapoff nor syslog returns it on their own.
+    profile["defaultErrnoRet"] = json!(18);
+    let b = Bundle::new().set("/linux/seccomp", profile).sh("swapoff /nonexistent 2>&1; dmesg 2>&1 | head -n 1; touch /tmp/f && echo touched");
+    let id = rt.new_id("seccomp-deferrno");
+    let r = rt.run(&id, &b).ok();
+    eprintln!("RESULT {:?}:\n{}", rt.kind(), r.stdout);
+    let l = r.lines();
+    assert!(l[0].contains("Invalid cross-device link"), "swapoff (not in the allow list) did not fail with defaultErrnoRet EXDEV:\n{}", r.stdout);
+    assert!(l[1].contains("Invalid cross-device link"), "syslog (dmesg; not allowed without CAP_SYSLOG) did not fail with defaultErrnoRet EXDEV:\n{}", r.stdout);
+    assert_eq!(l[2], "touched", "an allowed syscall was affected:\n{}", r.stdout);
+    rt.delete_force(&id).ok();
+}
+
 // runc 1.1.5: agent's decisions applied, brisk: agent's decisions applied.
 fn seccomp_notify_agent_decides(rt: &RuntimeUnderTest) {
     let b = Bundle::new();
@@ -180,8 +210,7 @@ fn seccomp_notify_agent_decides(rt: &RuntimeUnderTest) {
     rt.delete_force(&id).ok();
 }
 
-// runc 1.1.5: agent's decision applied to the exec'd process, brisk: applied (wrong pid in the
-// state message: see the module comment).
+// runc 1.1.5: agent's decision applied to the exec'd process, brisk: applied.
 fn seccomp_notify_agent_decides_for_exec(rt: &RuntimeUnderTest) {
     let b = Bundle::new();
     let sock = b.scratch("agent.sock");

@@ -368,7 +368,7 @@ fn cni_pod(version: Version, handler: &str) {
 }
 
 /// ContainerStats and PodSandboxStats of a running hostNetwork pod (all three
-/// releases implement PodSandboxStats on Linux).
+/// releases implement PodSandboxStats on Linux), then UpdateContainerResources.
 fn stats(version: Version, handler: &str) {
     let env = start(version);
     let (pod, pod_id) = run_pod(&env, "stats", true, handler);
@@ -434,6 +434,26 @@ fn stats(version: Version, handler: &str) {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // A live update reaches the shim (Task Update with OCI LinuxResources) and the container sees
+    // its new limits.
+    let limits = [
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    ];
+    let read_limits = || {
+        let r = ok(&env, "ExecSync cat limits", env.cri.exec_sync(&cid, &[&["cat"][..], &limits[..]].concat(), 30));
+        stdout(&r).split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_ne!(read_limits(), ["100663296", "30000"], "the limits were already the updated ones");
+    let res = cri::LinuxContainerResources {
+        memory_limit_in_bytes: 100_663_296,
+        cpu_quota: 30_000,
+        cpu_period: 100_000,
+        ..Default::default()
+    };
+    ok(&env, "UpdateContainerResources", env.cri.update_container_resources(&cid, res));
+    assert_eq!(read_limits(), ["100663296", "30000"], "limits inside the container after UpdateContainerResources");
 
     ok(&env, "StopContainer", env.cri.stop_container(&cid, 0));
     stop_and_remove_pod(&env, &pod_id);

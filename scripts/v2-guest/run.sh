@@ -6,6 +6,7 @@
 #   V2_ACCEL=auto|kvm|tcg (default auto: KVM if /dev/kvm boots this stock kernel in a short probe,
 #   else TCG software emulation — this project's hosts only take patched kernels under KVM)
 #   V2_MEM (MiB, default 2048), V2_CPUS (default 2), V2_TIMEOUT (seconds, default 3000)
+#   V2_CGROUP=v1 mounts only cgroup v1 hierarchies instead of cgroup2 (init's brisk.cgroup=v1)
 #   V2_INIT=systemd: systemd is PID 1 in the guest (the script runs as a oneshot unit);
 #   V2_CMDLINE: extra kernel command line words (e.g. systemd.unified_cgroup_hierarchy=0)
 set -euo pipefail
@@ -27,7 +28,7 @@ boot() {
 	timeout "$4" qemu-system-x86_64 \
 		-machine q35 -accel "$accel" -cpu "$cpu" -smp "${V2_CPUS:-2}" -m "${V2_MEM:-2048}" \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4 brisk.run=$2${5:+ $5}" \
+		-append "console=ttyS0 panic=-1 loglevel=4 brisk.run=$2${V2_CGROUP:+ brisk.cgroup=$V2_CGROUP}${5:+ $5}" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-display none -monitor none -serial "file:$3" -no-reboot -nic none
 }

@@ -15,11 +15,19 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 
 use super::{field, write, CgroupError, Placement};
 
-/// Rules runc 1.1.5 appends after the spec's (libcontainer/specconv AllowedDevices): mknod of
-/// anything, the standard character devices, the pty devices, and tun/tap. Not /dev/console
-/// (5:1): runc's list does not have it (checked side by side in integration/tests/cli_cgroups.rs).
+/// Rules appended after the spec's: runc 1.1.5's list (libcontainer/specconv AllowedDevices) —
+/// mknod of any character device, the standard character devices, the pty devices, tun/tap —
+/// except runc's `b *:* m`. Not /dev/console (5:1): runc's list does not have it (checked side by
+/// side in integration/tests/cli_cgroups.rs).
+///
+/// Deliberately unlike runc: runc lets every container create any block device node and relies on
+/// the r/w rules to stop it being used. A block node is a raw disk one device-rule mistake (or one
+/// `update` granting `b *:* rw`) away from the host's data, and no ordinary image needs to create
+/// one, so brisk allows mknod of a block device only when the config's rules allow that device
+/// (issue 4: "mknod of a block device fails unless the device is allowed"). Character nodes keep
+/// runc's behaviour: package installs and debootstrap create /dev/null and friends.
 pub const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+    "c *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
 ];
 
 /// One device rule. `typ` is 'a', 'b' or 'c'; `None` major/minor is the wildcard; `access` is a

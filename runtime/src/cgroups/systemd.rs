@@ -571,7 +571,9 @@ mod tests {
 
     #[test]
     fn device_allow_entries_like_runc() {
-        let rules = super::super::devices::full_list(&[], &[]).unwrap();
+        let mut rules = super::super::devices::full_list(&[], &[]).unwrap();
+        rules.push(Rule { allow: true, typ: 'b', major: None, minor: None, access: "m".into() });
+        rules.push(Rule { allow: true, typ: 'b', major: Some(8), minor: None, access: "rw".into() });
         let p = device_properties(&rules, PROC_DEVICES);
         assert_eq!(get(&p, "DevicePolicy"), &Value::str("strict"));
         let Value::Array(_, entries) = get(&p, "DeviceAllow") else { panic!() };
@@ -582,7 +584,7 @@ mod tests {
                 _ => panic!(),
             })
             .collect();
-        for want in [("char-*", "m"), ("block-*", "m"), ("/dev/char/1:3", "rwm"), ("char-pts", "rwm"), ("/dev/char/10:200", "rwm")] {
+        for want in [("char-*", "m"), ("block-*", "m"), ("/dev/char/1:3", "rwm"), ("char-pts", "rwm"), ("/dev/char/10:200", "rwm"), ("block-sd", "rw")] {
             assert!(pairs.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} in {pairs:?}");
         }
         // A major without a /proc/devices entry has no systemd form: left to the fs write.

@@ -92,8 +92,8 @@ pub fn parse_path(p: Option<&Path>, id: &str) -> Result<Unit, String> {
     let name = if name.ends_with(".slice") {
         name
     } else if prefix.is_empty() {
-        // runc 1.1.5 getUnitName would produce "-name.scope"; a leading '-' is no valid unit
-        // name, so brisk drops the separator instead.
+        // An empty prefix gives "name.scope": joining with '-' would start the unit name with
+        // a '-', which systemd refuses.
         format!("{name}.scope")
     } else {
         format!("{prefix}-{name}.scope")

@@ -28,7 +28,7 @@ build:
 
 -include mk/*.mk
 
-# mk/containerd.mk defines test-ctr; the guest lanes (test-v2, test-v1-guest), when mk/v2.mk defines them, join too.
+# mk/containerd.mk defines test-ctr; the guest lanes (test-v2, test-v1-guest, test-systemd), when mk/v2.mk defines them, join too.
 ifneq ($(wildcard mk/containerd.mk),)
 TEST_TARGETS += test-ctr
 endif
@@ -36,7 +36,7 @@ ifneq ($(wildcard mk/cri.mk),)
 TEST_TARGETS += test-cri
 endif
 ifneq ($(HAVE_TEST_V2),)
-TEST_TARGETS += test-v2 test-v1-guest
+TEST_TARGETS += test-v2 test-v1-guest test-systemd
 endif
 
 test: build test-unit $(sort $(TEST_TARGETS))

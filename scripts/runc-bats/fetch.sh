@@ -21,7 +21,8 @@ SRC=$BUILD/runc-$RUNC_VERSION
 # build recvtty and seccompagent.
 PKGS=(bats jq gawk busybox-static dpkg-dev golang-go
 	golang-github-containerd-console-dev golang-github-urfave-cli-dev golang-golang-x-sys-dev
-	golang-github-opencontainers-specs-dev golang-github-sirupsen-logrus-dev golang-github-cyphar-filepath-securejoin-dev)
+	golang-github-opencontainers-specs-dev golang-github-sirupsen-logrus-dev golang-github-cyphar-filepath-securejoin-dev
+	golang-github-seccomp-libseccomp-golang-dev libseccomp-dev pkg-config)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -61,12 +62,14 @@ fi
 # test that needs it (hooks.bats) fails in setup — it is listed in known-failures.
 img_dir=$BUILD/images
 busybox_tar=$img_dir/busybox.tar
-if [ ! -f "$busybox_tar" ] || [ /bin/busybox -nt "$busybox_tar" ]; then
+if [ ! -f "$busybox_tar" ] || [ /bin/busybox -nt "$busybox_tar" ] || [ "$0" -nt "$busybox_tar" ]; then
 	mkdir -p "$img_dir"
 	tmp=$(mktemp -d "$img_dir/rootfs.XXXXXX")
 	chmod 0755 "$tmp"
 	trap 'rm -rf "$tmp"' EXIT
-	mkdir -p "$tmp"/{bin,dev,etc,home,proc,root,sys,tmp,usr/bin,usr/sbin,sbin,var}
+	# The top-level directories of docker's busybox image: no proc or sys (mask.bats replaces them with
+	# symlinks, which must then fail to be mount points).
+	mkdir -p "$tmp"/{bin,dev,etc,home,root,tmp,usr/bin,usr/sbin,sbin,var}
 	chmod 1777 "$tmp/tmp"
 	cp /bin/busybox "$tmp/bin/busybox"
 	# One link per applet, in the directory busybox itself reports (what the docker busybox image has).
@@ -128,11 +131,13 @@ chmod +x "$SRC/tests/integration/get-images.sh"
 gopath=$BUILD/gopath
 mkdir -p "$gopath/src/github.com/opencontainers" "$BUILD/gocache"
 ln -sfn "$SRC" "$gopath/src/github.com/opencontainers/runc"
+# seccompagent needs the "seccomp" build tag (cgo, libseccomp); without it it only prints "Not supported"
+# and the seccomp-notify tests hang in the container's first notified syscall.
 for cmd in recvtty seccompagent; do
 	out=$SRC/contrib/cmd/$cmd/$cmd
-	[ -x "$out" ] && continue
+	[ -x "$out" ] && [ "$out" -nt "$0" ] && continue
 	(cd "$gopath/src/github.com/opencontainers/runc/contrib/cmd/$cmd" &&
-		GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOCACHE="$BUILD/gocache" GOFLAGS=-mod=mod \
-			go build -o "$out.tmp" . && mv "$out.tmp" "$out")
+		GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOCACHE="$BUILD/gocache" \
+			go build -tags seccomp -o "$out.tmp" . && mv "$out.tmp" "$out")
 done
 echo "fetch: runc $RUNC_VERSION suite ready in $SRC/tests/integration" >&2

@@ -207,7 +207,9 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             if path.exists() {
                 return Err(CliError::Other(format!("File {} exists. Remove it first", path.display())));
             }
-            let v = brisk_runtime::spec::example(rootless, nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+            let hs = brisk_runtime::cgroups::host_hierarchies().map_err(Error::from)?;
+            let cgroupns = !hs.is_empty() && brisk_runtime::cgroups::is_unified(&hs);
+            let v = brisk_runtime::spec::example(rootless, nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw(), cgroupns);
             let data = serde_json::to_string_pretty(&v).unwrap_or_default();
             fs::write(&path, data + "\n").map_err(|source| CliError::Io { what: "write", path, source })?;
             Ok(0)

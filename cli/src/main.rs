@@ -196,7 +196,16 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             ps_table(&pids, &ps_args)?;
             Ok(0)
         }
-        "exec" => exec(g, &mut a),
+        // runc exits 255 when exec itself fails (exec.go: fatalWithCode), so that a caller can tell
+        // it from the exit status of the process; argument errors stay 1.
+        "exec" => match exec(g, &mut a) {
+            Err(e @ CliError::Usage(_)) => Err(e),
+            Err(e) => {
+                logger::error(g, &format!("exec failed: {e}"));
+                Ok(255)
+            }
+            ok => ok,
+        },
         "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "spec" => {
@@ -242,12 +251,19 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     let detach = a.flag(&["d", "detach"]);
     let pid_file = a.value(&["pid-file"]).map(PathBuf::from);
     let nnp = a.flag(&["no-new-privs"]);
+    let ignore_paused = a.flag(&["ignore-paused"]);
     let caps = a.values(&["c", "cap"]);
     let preserve = a.value(&["preserve-fds"]).map(|v| v.parse::<i32>().map_err(|_| CliError::Usage(format!("--preserve-fds: {v:?} is not a number")))).transpose()?.unwrap_or(0);
     let id = a.id()?;
     let command = a.rest();
     let rt = Runtime::new(&_g.root)?;
     let c = rt.load(&id)?;
+    // runc's wording: the flag to use is the CLI's business, so the check is here (exec.go).
+    match c.status() {
+        Status::Paused if !ignore_paused => return Err(CliError::Other("cannot exec in a paused container (use --ignore-paused to override)".into())),
+        Status::Stopped => return Err(CliError::Other("cannot exec in a stopped container".into())),
+        _ => {}
+    }
     let mut process = match &process_file {
         Some(p) => {
             let data = fs::read(p).map_err(|source| CliError::Io { what: "read", path: p.into(), source })?;
@@ -321,7 +337,8 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
         (None, true, true) => return Err(CliError::Usage("exec: --tty with --detach needs --console-socket".into())),
         _ => (None, None),
     };
-    let spawned = c.exec(&process, ExecOpts { stdio: Stdio::default(), console_socket, preserve_fds })?;
+    let opts = ExecOpts { stdio: Stdio::default(), console_socket, preserve_fds };
+    let spawned = if ignore_paused { c.exec_even_if_paused(&process, opts)? } else { c.exec(&process, opts)? };
     if let Some(p) = &pid_file {
         write_pid_file(p, spawned.pid)?;
     }

@@ -163,7 +163,13 @@ impl Container {
 
     /// Run `process` inside the container's namespaces and cgroup.
     pub fn exec(&self, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
-        crate::process::exec(self, process, opts)
+        crate::process::exec(self, process, opts, false)
+    }
+
+    /// [`Container::exec`] that also accepts a paused container (runc's `exec --ignore-paused`):
+    /// the process joins the frozen cgroup, so this returns only once the container is resumed.
+    pub fn exec_even_if_paused(&self, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
+        crate::process::exec(self, process, opts, true)
     }
 
     /// Pids of every process in the container (from its cgroup).

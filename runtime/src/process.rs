@@ -542,9 +542,9 @@ pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {
     fs::remove_dir_all(&dir).map_err(|source| Error::Io { step: "remove state dir", path: dir, source })
 }
 
-pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
+pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, paused_ok: bool) -> Result<Spawned, Error> {
     let status = c.status();
-    if !matches!(status, Status::Running | Status::Created) {
+    if !(matches!(status, Status::Running | Status::Created) || paused_ok && status == Status::Paused) {
         return Err(Error::WrongStatus { id: c.id().into(), status: status.to_string(), op: "exec" });
     }
     let config = c.bundle().join("config.json");

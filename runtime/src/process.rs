@@ -176,6 +176,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
 
     let placement = cgroups::create(linux.cgroups_path().as_deref(), id, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default())?;
     guard.placement = Some(placement.clone());
+    check_cgroup_reusable(&placement)?;
 
     let nss = linux.namespaces().clone().unwrap_or_default();
     let mut clone_flags = 0u64;
@@ -540,6 +541,23 @@ pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {
     cgroups::remove(&c.state.cgroup)?;
     let dir = State::dir(&c.root, c.id());
     fs::remove_dir_all(&dir).map_err(|source| Error::Io { step: "remove state dir", path: dir, source })
+}
+
+/// runc's checks on a cgroup that may have existed before create (libcontainer/factory_linux.go): a
+/// frozen one would freeze the init at its first step, so create would hang: refuse it. One that
+/// already has processes is only warned about, as runc 1.1 does (it deprecates sharing a cgroup).
+/// The create guard removes only the directories brisk made, so a refused cgroup stays as it was.
+fn check_cgroup_reusable(p: &cgroups::Placement) -> Result<(), Error> {
+    if cgroups::is_frozen(p) {
+        return Err(cgroups::CgroupError::Invalid { reason: format!("container's cgroup unexpectedly frozen ({})", p.dirs.first().map(|(_, d)| d.display().to_string()).unwrap_or_default()) }.into());
+    }
+    // A read error means there is nothing to read yet; the cgroup is then ours and empty.
+    if let Ok(pids) = cgroups::pids(p) {
+        if !pids.is_empty() {
+            log::warn!("container's cgroup is not empty: {} process(es) found", pids.len());
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, paused_ok: bool) -> Result<Spawned, Error> {

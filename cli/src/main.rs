@@ -66,6 +66,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let no_new_keyring = a.flag(&["no-new-keyring"]);
             let preserve = a.value(&["preserve-fds"]).map(|v| v.parse::<i32>().map_err(|_| CliError::Usage(format!("--preserve-fds: {v:?} is not a number")))).transpose()?.unwrap_or(0);
             let detach = cmd == "run" && a.flag(&["d", "detach"]);
+            let keep = cmd == "run" && a.flag(&["keep"]);
             let _ = a.flag(&["no-subreaper"]);
             let id = a.id()?;
             a.finish()?;
@@ -107,7 +108,10 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let pidfd = pidfd.ok_or_else(|| CliError::Other("no pidfd for the container init".into()))?;
             let code = relay::wait_forwarding(pidfd.as_fd(), master.as_ref().map(|m| m.as_fd()))
                 .map_err(|e| CliError::Other(format!("waiting for the container: {e}")))?;
-            rt()?.load(&id)?.delete(true)?;
+            // --keep: leave the stopped container (and its cgroups) for `state` and `delete`.
+            if !keep {
+                rt()?.load(&id)?.delete(true)?;
+            }
             Ok(code)
         }
         "start" => {
@@ -169,7 +173,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             match format.as_str() {
                 "json" => {
                     let v: Vec<_> = cs.iter().map(list_json).collect();
-                    println!("{}", serde_json::Value::from(v));
+                    println!("{}", serde_json::to_string(&v).map_err(|e| CliError::Other(format!("list: {e}")))?);
                 }
                 "table" => {
                     println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
@@ -374,19 +378,35 @@ fn state_json(c: &Container) -> serde_json::Value {
     v
 }
 
-fn list_json(c: &Container) -> serde_json::Value {
+/// One entry of `list --format json`, in the field order of runc's containerState (list.go): a
+/// json! map would sort the keys, and runc's list.bats matches the text.
+#[derive(serde::Serialize)]
+struct ListEntry<'a> {
+    #[serde(rename = "ociVersion")]
+    oci_version: &'a str,
+    id: &'a str,
+    pid: i32,
+    status: String,
+    bundle: &'a Path,
+    rootfs: &'a Path,
+    created: &'a str,
+    annotations: &'a std::collections::BTreeMap<String, String>,
+    owner: &'a str,
+}
+
+fn list_json(c: &Container) -> ListEntry<'_> {
     let st = c.status();
-    serde_json::json!({
-        "ociVersion": brisk_runtime::spec::OCI_VERSION,
-        "id": c.id(),
-        "pid": if st == Status::Stopped { 0 } else { c.pid() },
-        "status": st.to_string(),
-        "bundle": c.bundle(),
-        "rootfs": c.state().rootfs,
-        "created": c.state().created,
-        "annotations": c.state().annotations,
-        "owner": c.state().owner,
-    })
+    ListEntry {
+        oci_version: brisk_runtime::spec::OCI_VERSION,
+        id: c.id(),
+        pid: if st == Status::Stopped { 0 } else { c.pid() },
+        status: st.to_string(),
+        bundle: c.bundle(),
+        rootfs: &c.state().rootfs,
+        created: &c.state().created,
+        annotations: &c.state().annotations,
+        owner: &c.state().owner,
+    }
 }
 
 /// runc prints `ps <args>` (default -ef) filtered to the container's pids.

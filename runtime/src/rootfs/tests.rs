@@ -153,7 +153,7 @@ fn proc_and_sys_over_a_symlink_are_refused() {
         let mut f = FakeSys::with_dirs(&["/dev"]);
         f.add(dest, Node::File);
         let err = prepare_with(&mut f, &cfg(&s, &[])).unwrap_err();
-        assert!(err.to_string().contains("must be mounted on a directory"), "{err}");
+        assert!(err.to_string().contains("must be mounted on ordinary directory"), "{err}");
     }
 }
 

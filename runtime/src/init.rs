@@ -464,10 +464,48 @@ fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, seccomp: Option<&c
     drop(preserve);
     sys::cloexec_from(3 + n as u32).map_err(at("close_range"))?;
 
+    fix_stdio_owner(process.user().uid())?;
     if let Some(notify) = crate::security::finalize_process_with(process, seccomp).map_err(at("apply credentials and seccomp"))? {
         ch.send(&FromInit::SeccompNotify, &[notify.as_fd()]).map_err(at("send seccomp notify fd"))?;
     }
     Ok(exec)
+}
+
+/// runc's fixStdioPermissions (libcontainer/init_linux.go): stdio other than /dev/null is chowned
+/// to the process's uid, keeping its gid (the devpts mount's gid= chose it), so that a non-root
+/// process can use the terminal it was given. Done while still root, before the credential
+/// switch. Like runc, EINVAL (gid not mapped), EPERM (owner not mapped) and EROFS (read-only /dev)
+/// leave the fd as it is; a closed stdio fd is skipped.
+fn fix_stdio_owner(uid: u32) -> Result<(), Fail> {
+    let stat = |fd: RawFd| -> std::io::Result<libc::stat> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes one stat struct through the pointer, which is valid for it.
+        if unsafe { libc::fstat(fd, st.as_mut_ptr()) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fstat succeeded, so it initialised the struct.
+        Ok(unsafe { st.assume_init() })
+    };
+    let null = fs::File::open("/dev/null").map_err(at("open /dev/null"))?;
+    let null_rdev = stat(null.as_raw_fd()).map_err(at("fstat /dev/null"))?.st_rdev;
+    for fd in 0..3 {
+        let st = match stat(fd) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => continue,
+            Err(e) => return Err(fail("fstat stdio", format!("fd {fd}: {e}"))),
+        };
+        if st.st_uid == uid || st.st_rdev == null_rdev {
+            continue;
+        }
+        // SAFETY: fchown on one of our stdio fds; it takes only integers.
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM | libc::EROFS)) {
+                return Err(fail("chown stdio", format!("fd {fd} to uid {uid}: {e}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// dup2(2) onto a fixed fd number (0-2 or a preserved-fd slot). The target is deliberately not

@@ -132,8 +132,12 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let id = a.id()?;
             let sig = a.positional().unwrap_or_else(|| "SIGTERM".into());
             a.finish()?;
-            let sig = parse_signal(&sig)?;
-            rt()?.load(&id)?.kill(sig, all)?;
+            let c = rt()?.load(&id)?;
+            // Signal 0 only checks, as runc allows (kill.bats sends it to a stopped container).
+            match parse_signal(&sig)? {
+                Some(sig) => c.kill(sig, all)?,
+                None => c.kill_probe(all)?,
+            }
             Ok(0)
         }
         "delete" => {
@@ -271,7 +275,13 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     let mut process = match &process_file {
         Some(p) => {
             let data = fs::read(p).map_err(|source| CliError::Io { what: "read", path: p.into(), source })?;
-            serde_json::from_slice::<oci_spec::runtime::Process>(&data).map_err(|e| CliError::Other(format!("{p}: {e}")))?
+            let mut v: serde_json::Value = serde_json::from_slice(&data).map_err(|e| CliError::Other(format!("{p}: {e}")))?;
+            // runc decodes into a Go struct whose `user` is a value, so a process.json without it
+            // means uid 0, gid 0; oci-spec's Process requires the field.
+            if let Some(obj) = v.as_object_mut() {
+                obj.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+            }
+            serde_json::from_value::<oci_spec::runtime::Process>(v).map_err(|e| CliError::Other(format!("{p}: {e}")))?
         }
         None => {
             if command.is_empty() {
@@ -427,14 +437,17 @@ fn ps_table(pids: &[i32], args: &[String]) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A signal by name (KILL, SIGKILL, sigkill) or number, as runc's kill accepts.
-fn parse_signal(s: &str) -> Result<Signal, CliError> {
+/// A signal by name (KILL, SIGKILL, sigkill) or number, as runc's kill accepts; 0 is None.
+fn parse_signal(s: &str) -> Result<Option<Signal>, CliError> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")));
+        if n == 0 {
+            return Ok(None);
+        }
+        return Signal::try_from(n).map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| CliError::Usage(format!("unknown signal {s:?}")))
+    name.parse::<Signal>().map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")))
 }
 
 mod logger {

@@ -152,7 +152,13 @@ impl Container {
 
     /// Send `signal` to the init, or with `all` to every process of the container.
     pub fn kill(&self, signal: Signal, all: bool) -> Result<(), Error> {
-        crate::process::kill(self, signal, all)
+        crate::process::kill(self, Some(signal), all)
+    }
+
+    /// Signal 0, kill(2)'s existence check, under [`Container::kill`]'s rules: without `all` an
+    /// error if the init is gone; with `all` every process in the cgroup (none is fine, as in runc).
+    pub fn kill_probe(&self, all: bool) -> Result<(), Error> {
+        crate::process::kill(self, None, all)
     }
 
     /// Remove the container: with `force` a running one is SIGKILLed first. Runs poststop hooks,

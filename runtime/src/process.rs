@@ -486,14 +486,15 @@ pub(crate) fn start(c: &mut Container) -> Result<(), Error> {
 
 use std::os::unix::fs::OpenOptionsExt;
 
-pub(crate) fn kill(c: &Container, signal: Signal, all: bool) -> Result<(), Error> {
+/// `signal` None is signal 0: only the checks (runc's `kill ID 0`).
+pub(crate) fn kill(c: &Container, signal: Option<Signal>, all: bool) -> Result<(), Error> {
     let status = c.status();
     if status == Status::Stopped && !all {
         return Err(Error::ProcessGone { id: c.id().into(), pid: c.pid() });
     }
     if all {
         // runc freezes the cgroup first so no process can fork away from the signal.
-        let freeze = signal == Signal::SIGKILL && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
+        let freeze = signal == Some(Signal::SIGKILL) && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
         for pid in c.pids()? {
             // SAFETY-free: kill(2) via nix; a pid that vanished meanwhile is fine.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
@@ -504,7 +505,7 @@ pub(crate) fn kill(c: &Container, signal: Signal, all: bool) -> Result<(), Error
         return Ok(());
     }
     let fd = sys::pidfd_verified(c.pid(), c.state.pid_start).map_err(|_| Error::ProcessGone { id: c.id().into(), pid: c.pid() })?;
-    sys::pidfd_send_signal(fd.as_fd(), signal as i32).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
+    sys::pidfd_send_signal(fd.as_fd(), signal.map_or(0, |s| s as i32)).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
 }
 
 pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {

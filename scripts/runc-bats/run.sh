@@ -43,17 +43,23 @@ shift $((OPTIND - 1))
 runc_bin=$(readlink -f "$runc_bin")
 [ -x "$runc_bin" ] || { echo "run.sh: $runc_bin is not an executable" >&2; exit 2; }
 [ -z "$out" ] && out=$BUILD/results-$(basename "$runc_bin")
+out=$(realpath -m "$out")
 for f in "$expected" "$known"; do
 	[ -z "$f" ] || [ -f "$f" ] || { echo "run.sh: no such list: $f" >&2; exit 2; }
 done
 
 expected_names=""
 [ -n "$expected" ] && expected_names=$(sed -E '/^#/d; /^$/d' "$expected")
+known_names=""
+[ -n "$known" ] && known_names=$(sed -E '/^#/d; s/[[:space:]]+#.*$//; /^$/d' "$known")
+# With -e the known failures are not run: some of them leave a helper behind that holds bats' output
+# open (update.bats' own recvtty), which would stall their file until the timeout.
+to_run=$(grep -vxF -f <(printf '%s\n' "$known_names") <<<"$expected_names" || true)
 if [ $# -gt 0 ]; then
 	files=("$@")
 elif [ -n "$expected" ]; then
 	# Only the files, and below only the tests, that the list names.
-	mapfile -t files < <(sed -E 's/^([^:]+\.bats): .*/\1/' <<<"$expected_names" | sort -u)
+	mapfile -t files < <(sed -E '/^$/d; s/^([^:]+\.bats): .*/\1/' <<<"$to_run" | sort -u)
 else
 	files=()
 	for f in "$SUITE"/*.bats; do
@@ -73,7 +79,7 @@ fi
 # text: escape every ERE metacharacter).
 filter_for() {
 	local f=$1
-	awk -v p="$f: " 'index($0, p) == 1' <<<"$expected_names" | sed -E "s/^[^:]+\.bats: //; s/[][\\.^\$*+?(){}|]/\\\\&/g" |
+	awk -v p="$f: " 'index($0, p) == 1' <<<"$to_run" | sed -E "s/^[^:]+\.bats: //; s/[][\\.^\$*+?(){}|]/\\\\&/g" |
 		paste -sd'|' | sed -E 's/^(.*)$/^(\1)$/'
 }
 
@@ -135,7 +141,7 @@ for f in "${files[@]}"; do
 	set +e
 	(cd "$SUITE" && TMPDIR=$tmp RUNC=$runc_bin SHELL=/bin/bash \
 		BATS_ONE_FILE=$f BATS_ONE_OUT=$out/$f.tap BATS_ONE_FILTER=$([ -n "$expected" ] && filter_for "$f") \
-		exec setsid timeout -k 10 1800 script -qefc \
+		exec setsid timeout -k 10 900 script -qefc \
 		'exec bats --tap ${BATS_ONE_FILTER:+--filter "$BATS_ONE_FILTER"} "$BATS_ONE_FILE" >"$BATS_ONE_OUT" 2>&1' \
 		/dev/null) </dev/null >/dev/null 2>&1 &
 	bats_pgid=$!
@@ -157,13 +163,12 @@ echo "run.sh: $(basename "$runc_bin"): pass $(count pass) skip $(count skip) fai
 
 [ -z "$expected" ] && exit 0
 # Tests listed in $expected that did not pass, minus the known failures.
-known_names=$(sed -E 's/[[:space:]]+#.*$//; /^$/d' "$known" 2>/dev/null || true)
 bad=0
 while IFS= read -r t; do
 	[ -z "$t" ] && continue
 	grep -qxF "pass	$t" "$out/results.tsv" && continue
 	if grep -qxF "$t" <<<"$known_names"; then
-		echo "run.sh: known failure: $t" >&2
+		echo "run.sh: known failure (not run): $t" >&2
 		continue
 	fi
 	st=$(grep -F "	$t" "$out/results.tsv" | head -1 | cut -f1)

@@ -319,6 +319,12 @@ fn check_proc_mount<S: Sys>(sys: &mut S, dest: &Path, source: &Path) -> Result<(
     Err(invalid("mount", dest, "mounts over files inside /proc are not allowed"))
 }
 
+/// (index in `mounts`, source) of every bind mount of `spec`.
+pub fn bind_sources(spec: &Spec) -> Vec<(usize, PathBuf)> {
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    mounts.iter().enumerate().filter(|(_, m)| mount_is_bind(m, &mount_opts(m))).filter_map(|(i, m)| m.source().clone().map(|s| (i, s))).collect()
+}
+
 fn mount_is_bind(m: &Mount, opts: &ParsedOptions) -> bool {
     opts.flags.contains(MsFlags::MS_BIND) || m.typ().as_deref() == Some("bind")
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecOpts, Runtime, Status, Stdio};
+use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecExtras, ExecOpts, Runtime, Status, Stdio};
 use nix::sys::signal::Signal;
 
 mod args;
@@ -260,6 +260,7 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     let pid_file = a.value(&["pid-file"]).map(PathBuf::from);
     let nnp = a.flag(&["no-new-privs"]);
     let ignore_paused = a.flag(&["ignore-paused"]);
+    let sub_cgroups = sub_cgroup_args(&a.values(&["cgroup"]))?;
     let caps = a.values(&["c", "cap"]);
     let preserve = a.value(&["preserve-fds"]).map(|v| v.parse::<i32>().map_err(|_| CliError::Usage(format!("--preserve-fds: {v:?} is not a number")))).transpose()?.unwrap_or(0);
     let id = a.id()?;
@@ -352,7 +353,7 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
         _ => (None, None),
     };
     let opts = ExecOpts { stdio: Stdio::default(), console_socket, preserve_fds };
-    let spawned = if ignore_paused { c.exec_even_if_paused(&process, opts)? } else { c.exec(&process, opts)? };
+    let spawned = c.exec_with(&process, opts, &ExecExtras { ignore_paused, sub_cgroups })?;
     if let Some(p) = &pid_file {
         write_pid_file(p, spawned.pid)?;
     }
@@ -361,6 +362,28 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     }
     let master = relay_sock.map(|s| relay::recv_master(&s)).transpose().map_err(|e| CliError::Other(format!("receive pty master: {e}")))?.flatten();
     relay::wait_forwarding(spawned.pidfd.as_fd(), master.as_ref().map(|m| m.as_fd())).map_err(|e| CliError::Other(format!("waiting for the process: {e}")))
+}
+
+/// `exec --cgroup` values as runc's getSubCgroupPaths (exec.go) reads them: `PATH` alone (only as the
+/// single --cgroup), or `CONTROLLER[,CONTROLLER...]:PATH`.
+fn sub_cgroup_args(args: &[String]) -> Result<std::collections::BTreeMap<String, String>, CliError> {
+    let mut paths = std::collections::BTreeMap::new();
+    for c in args {
+        let cs: Vec<&str> = c.splitn(3, ':').collect();
+        match cs.as_slice() {
+            [path] if args.len() == 1 => {
+                paths.insert(String::new(), path.to_string());
+            }
+            [_] => return Err(CliError::Usage(format!("invalid --cgroup argument: {c} (missing <controller>: prefix)"))),
+            [ctrls, path] => {
+                for ctrl in ctrls.split(',') {
+                    paths.insert(ctrl.to_string(), path.to_string());
+                }
+            }
+            _ => return Err(CliError::Usage(format!("invalid --cgroup argument: {c}"))),
+        }
+    }
+    Ok(paths)
 }
 
 fn dup_fd(fd: i32) -> Result<OwnedFd, CliError> {

@@ -49,6 +49,17 @@ pub struct ExecOpts {
     pub preserve_fds: Vec<OwnedFd>,
 }
 
+/// runc `exec` options beyond [`ExecOpts`] (which the shim builds field by field).
+#[derive(Debug, Default, Clone)]
+pub struct ExecExtras {
+    /// `--ignore-paused`: exec into a paused container; the process then waits in the frozen
+    /// cgroup until the container is resumed.
+    pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`: a sub-cgroup of the container's to join, per v1
+    /// controller; the key "" means every hierarchy.
+    pub sub_cgroups: std::collections::BTreeMap<String, String>,
+}
+
 /// A process spawned into a container. The caller is its parent (the spawn uses CLONE_PARENT), so
 /// the caller reaps it; `pidfd` attributes the exit without a pid-reuse race.
 #[derive(Debug)]
@@ -169,13 +180,12 @@ impl Container {
 
     /// Run `process` inside the container's namespaces and cgroup.
     pub fn exec(&self, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
-        crate::process::exec(self, process, opts, false)
+        crate::process::exec(self, process, opts, &ExecExtras::default())
     }
 
-    /// [`Container::exec`] that also accepts a paused container (runc's `exec --ignore-paused`):
-    /// the process joins the frozen cgroup, so this returns only once the container is resumed.
-    pub fn exec_even_if_paused(&self, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
-        crate::process::exec(self, process, opts, true)
+    /// [`Container::exec`] with runc's further exec options (see [`ExecExtras`]).
+    pub fn exec_with(&self, process: &Process, opts: ExecOpts, extras: &ExecExtras) -> Result<Spawned, Error> {
+        crate::process::exec(self, process, opts, extras)
     }
 
     /// Pids of every process in the container (from its cgroup).

@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde::{Deserialize, Serialize};
 
-use crate::container::{ConsoleSocket, Container, CreateOpts, ExecOpts, Spawned, Stdio};
+use crate::container::{ConsoleSocket, Container, CreateOpts, ExecExtras, ExecOpts, Spawned, Stdio};
 use crate::error::Error;
 use crate::hooks::{self, Kind};
 use crate::state::{State, Status, EXEC_FIFO};
@@ -561,11 +561,45 @@ fn check_cgroup_reusable(p: &cgroups::Placement) -> Result<(), Error> {
     Ok(())
 }
 
-pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, paused_ok: bool) -> Result<Spawned, Error> {
+/// The container's placement moved down to the sub-cgroups of `exec --cgroup` (runc's
+/// process_linux.go addIntoCgroupV1): each must stay below the container's cgroup and exist.
+pub(crate) fn sub_placement(p: &cgroups::Placement, subs: &std::collections::BTreeMap<String, String>) -> Result<cgroups::Placement, Error> {
+    let invalid = |reason: String| Error::from(cgroups::CgroupError::Invalid { reason });
+    for ctrl in subs.keys().filter(|k| !k.is_empty()) {
+        if !p.dirs.iter().any(|(h, _)| h.controllers.iter().any(|c| c == ctrl)) {
+            return Err(invalid(format!("unknown controller {ctrl}")));
+        }
+    }
+    let mut out = p.clone();
+    for (h, dir) in out.dirs.iter_mut() {
+        let sub = subs.get("").or_else(|| h.controllers.iter().find_map(|c| subs.get(c)));
+        let Some(sub) = sub else { continue };
+        // Lexically, like Go's path.Join: ".." may not climb above the container's cgroup.
+        let mut rel = PathBuf::new();
+        for comp in Path::new(sub).components() {
+            match comp {
+                std::path::Component::Normal(n) => rel.push(n),
+                std::path::Component::ParentDir if rel.pop() => {}
+                std::path::Component::ParentDir => return Err(invalid(format!("{sub} is not a sub cgroup path"))),
+                _ => {}
+            }
+        }
+        let target = dir.join(&rel);
+        let procs = target.join("cgroup.procs");
+        if !procs.exists() {
+            return Err(invalid(format!("adding pid to cgroups: {}: no such file or directory", procs.display())));
+        }
+        *dir = target;
+    }
+    Ok(out)
+}
+
+pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, extras: &ExecExtras) -> Result<Spawned, Error> {
     let status = c.status();
-    if !(matches!(status, Status::Running | Status::Created) || paused_ok && status == Status::Paused) {
+    if !(matches!(status, Status::Running | Status::Created) || extras.ignore_paused && status == Status::Paused) {
         return Err(Error::WrongStatus { id: c.id().into(), status: status.to_string(), op: "exec" });
     }
+    let placement = if extras.sub_cgroups.is_empty() { c.state.cgroup.clone() } else { sub_placement(&c.state.cgroup, &extras.sub_cgroups)? };
     let config = c.bundle().join("config.json");
     spec::validate_process(process, &config, "process")?;
     let bundle = spec::load(c.bundle())?;
@@ -613,7 +647,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, paused_ok: 
     }
     fds.push(init_pidfd.as_fd());
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &c.state.cgroup, None)?;
+    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, &placement, None)?;
     // The channel is close-on-exec in the process: EOF without an error means execve succeeded.
     loop {
         match ch.recv::<FromInit>() {
@@ -700,6 +734,35 @@ mod tests {
         for bad in ["", ".", "..", "../x", "a/b", "a b", "ü"] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn exec_sub_cgroups_stay_below_and_must_exist() {
+        let tmp = tempfile::tempdir().expect("tmpdir");
+        let h = |name: &str, ctrls: &[&str]| cgroups::Hierarchy { mount: tmp.path().join(name), fstype: "cgroup".into(), controllers: ctrls.iter().map(|c| c.to_string()).collect(), root: "/".into() };
+        let base_mem = tmp.path().join("memory/ct");
+        let base_cpu = tmp.path().join("cpu,cpuacct/ct");
+        for d in [base_mem.join("sub"), base_cpu.clone()] {
+            fs::create_dir_all(&d).expect("mkdir");
+            fs::write(d.join("cgroup.procs"), "").expect("procs");
+        }
+        fs::write(base_mem.join("cgroup.procs"), "").expect("procs");
+        let p = cgroups::Placement { dirs: vec![(h("memory", &["memory"]), base_mem.clone()), (h("cpu,cpuacct", &["cpu", "cpuacct"]), base_cpu.clone())], created: Vec::new() };
+        let subs = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>();
+
+        let moved = sub_placement(&p, &subs(&[("memory", "sub")])).expect("memory:sub");
+        assert_eq!(moved.dirs[0].1, base_mem.join("sub"));
+        assert_eq!(moved.dirs[1].1, base_cpu, "other controllers stay");
+        let same = sub_placement(&p, &subs(&[("", "/")])).expect("/ is the container's own cgroup");
+        assert_eq!(same.dirs[0].1, base_mem);
+        let e = sub_placement(&p, &subs(&[("", "..")])).expect_err("escapes").to_string();
+        assert!(e.contains(".. is not a sub cgroup path"), "{e}");
+        let e = sub_placement(&p, &subs(&[("memory", "sub/../../x")])).expect_err("escapes").to_string();
+        assert!(e.contains("is not a sub cgroup path"), "{e}");
+        let e = sub_placement(&p, &subs(&[("cpu", "nope")])).expect_err("missing").to_string();
+        assert!(e.contains("nope/cgroup.procs: no such file"), "{e}");
+        let e = sub_placement(&p, &subs(&[("whaaat", "/")])).expect_err("unknown").to_string();
+        assert!(e.contains("unknown controller whaaat"), "{e}");
     }
 
     #[test]

@@ -111,8 +111,12 @@ cleanup() {
 			"$runc_bin" --root "$d" delete -f "$ct" >/dev/null 2>&1
 		done
 	done < <(find "$tmp" -maxdepth 4 -type d 2>/dev/null)
-	# Helpers (recvtty, seccompagent) and anything else bats started stay in its process group.
+	# Helpers (recvtty, seccompagent) and anything else bats started: its process group, and the
+	# session script(1) made for it.
 	[ -n "$bats_pgid" ] && kill -KILL -- "-$bats_pgid" 2>/dev/null
+	if [ -n "${bats_sid:-}" ]; then
+		for p in $(ps -o pid= -s "$bats_sid" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+	fi
 	# Mounts below $tmp, deepest first.
 	findmnt -rn -o TARGET | grep -F "$tmp/" | sort -r | while read -r m; do umount -l "$m"; done
 	rm -rf "$tmp"
@@ -127,6 +131,15 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# True when a TAP file has its "1..N" plan and N results.
+tap_complete() {
+	local plan n
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$1" 2>/dev/null | head -1)
+	[ -n "$plan" ] || return 1
+	n=$(grep -cE '^(not )?ok [0-9]+ ' "$1" 2>/dev/null || true)
+	[ "$n" -ge "$plan" ]
+}
 
 start=$(date +%s)
 for f in "${files[@]}"; do
@@ -145,10 +158,32 @@ for f in "${files[@]}"; do
 		'exec bats --tap ${BATS_ONE_FILTER:+--filter "$BATS_ONE_FILTER"} "$BATS_ONE_FILE" >"$BATS_ONE_OUT" 2>&1' \
 		/dev/null) </dev/null >/dev/null 2>&1 &
 	bats_pgid=$!
+	# A test that fails between starting its own recvtty and killing it (update.bats "update devices
+	# [minimal transition rules]") leaves that recvtty holding bats' output open, and bats then
+	# never exits. So once the TAP has every result its plan announced, give bats a moment and then
+	# end the file's process group (script(1) exits, and the pty hangup ends what is left in it).
+	# script(1) runs bats in a session of its own; remember it to end its strays (such a recvtty is
+	# in a background process group there, which the pty hangup does not reach).
+	bats_sid=""
+	while kill -0 "$bats_pgid" 2>/dev/null; do
+		if [ -z "$bats_sid" ]; then
+			script_pid=$(ps -o pid= --ppid "$bats_pgid" 2>/dev/null | head -1 | tr -d ' ')
+			[ -n "$script_pid" ] && bats_sid=$(ps -o pid= --ppid "$script_pid" 2>/dev/null | head -1 | tr -d ' ')
+		fi
+		if tap_complete "$out/$f.tap"; then
+			sleep 5
+			kill -TERM -- "-$bats_pgid" 2>/dev/null
+			break
+		fi
+		sleep 1
+	done
 	wait "$bats_pgid"
 	set -e
 	kill -KILL -- "-$bats_pgid" 2>/dev/null || true
 	bats_pgid=""
+	if [ -n "$bats_sid" ]; then
+		for p in $(ps -o pid= -s "$bats_sid" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+	fi
 	# TAP: "ok N name", "ok N name # skip (reason)", "not ok N name".
 	awk -v f="$f" '
 		/^not ok [0-9]+ / { sub(/^not ok [0-9]+ /, ""); sub(/ # timeout.*$/, ""); print "fail\t" f ": " $0; next }

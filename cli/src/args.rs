@@ -75,7 +75,7 @@ fn table(cmd: &str) -> (&'static [&'static str], &'static [&'static str]) {
         "list" => (&["f", "format"], &["q", "quiet"]),
         "ps" => (&["f", "format"], &[]),
         "exec" => (
-            &["console-socket", "cwd", "e", "env", "u", "user", "g", "additional-gids", "p", "process", "pid-file", "c", "cap", "preserve-fds", "process-label", "apparmor"],
+            &["console-socket", "cwd", "e", "env", "u", "user", "g", "additional-gids", "p", "process", "pid-file", "c", "cap", "preserve-fds", "process-label", "apparmor", "cgroup"],
             &["t", "tty", "d", "detach", "no-new-privs", "ignore-paused"],
         ),
         "spec" => (&["b", "bundle"], &["rootless"]),

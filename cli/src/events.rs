@@ -127,9 +127,21 @@ pub fn runc_stats(s: &Stats) -> Value {
     })
 }
 
-fn print(v: &Value) -> Result<(), EventsError> {
+/// runc's types.Event. A struct, not a json! map (which serde_json sorts), because the field order
+/// is part of the output: runc's events.bats matches lines starting `{"type":"stats","id":...`.
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+}
+
+fn print(e: &Event<'_>) -> Result<(), EventsError> {
+    let line = serde_json::to_string(e).map_err(|e| EventsError::Stdout(e.into()))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{v}").and_then(|_| out.flush()).map_err(EventsError::Stdout)
+    writeln!(out, "{line}").and_then(|_| out.flush()).map_err(EventsError::Stdout)
 }
 
 /// Entry point: `args` are the words after `events`.
@@ -162,9 +174,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, EventsError> {
     if c.status() == Status::Stopped {
         return Err(brisk_runtime::Error::WrongStatus { id, status: "stopped".into(), op: "get events" }.into());
     }
-    let stats_event = |c: &brisk_runtime::Container| -> Result<Value, EventsError> { Ok(json!({"type": "stats", "id": c.id(), "data": runc_stats(&c.stats()?)})) };
+    let print_stats = |c: &brisk_runtime::Container| -> Result<(), EventsError> { print(&Event { kind: "stats", id: c.id(), data: Some(runc_stats(&c.stats()?)) }) };
     if stats_only {
-        print(&stats_event(&c)?)?;
+        print_stats(&c)?;
         return Ok(0);
     }
     let mut oom = c.oom_watch().ok();
@@ -172,7 +184,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, EventsError> {
         if c.status() == Status::Stopped {
             return Ok(0);
         }
-        print(&stats_event(&c)?)?;
+        print_stats(&c)?;
         let deadline = std::time::Instant::now() + interval;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -192,7 +204,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, EventsError> {
                 Err(e) => return Err(EventsError::Poll(e)),
             }
             match w.read() {
-                Ok(Some(OomEvent::Oom { .. })) => print(&json!({"type": "oom", "id": c.id()}))?,
+                Ok(Some(OomEvent::Oom { .. })) => print(&Event { kind: "oom", id: c.id(), data: None })?,
                 Ok(Some(OomEvent::Gone)) | Err(_) => oom = None,
                 Ok(None) => {}
             }
@@ -204,6 +216,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<i32, EventsError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn event_field_order_is_runcs() {
+        let e = Event { kind: "stats", id: "c1", data: Some(json!({"pids": {"current": 1}})) };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"type":"stats","id":"c1","data":{"pids":{"current":1}}}"#);
+        let e = Event { kind: "oom", id: "c1", data: None };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"type":"oom","id":"c1"}"#);
+    }
 
     #[test]
     fn durations() {

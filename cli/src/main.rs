@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecOpts, Runtime, Status, Stdio};
+use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecExtras, ExecOpts, Runtime, Status, Stdio};
 use nix::sys::signal::Signal;
 
 mod args;
@@ -66,6 +66,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let no_new_keyring = a.flag(&["no-new-keyring"]);
             let preserve = a.value(&["preserve-fds"]).map(|v| v.parse::<i32>().map_err(|_| CliError::Usage(format!("--preserve-fds: {v:?} is not a number")))).transpose()?.unwrap_or(0);
             let detach = cmd == "run" && a.flag(&["d", "detach"]);
+            let keep = cmd == "run" && a.flag(&["keep"]);
             let _ = a.flag(&["no-subreaper"]);
             let id = a.id()?;
             a.finish()?;
@@ -107,7 +108,10 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let pidfd = pidfd.ok_or_else(|| CliError::Other("no pidfd for the container init".into()))?;
             let code = relay::wait_forwarding(pidfd.as_fd(), master.as_ref().map(|m| m.as_fd()))
                 .map_err(|e| CliError::Other(format!("waiting for the container: {e}")))?;
-            rt()?.load(&id)?.delete(true)?;
+            // --keep: leave the stopped container (and its cgroups) for `state` and `delete`.
+            if !keep {
+                rt()?.load(&id)?.delete(true)?;
+            }
             Ok(code)
         }
         "start" => {
@@ -128,8 +132,12 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let id = a.id()?;
             let sig = a.positional().unwrap_or_else(|| "SIGTERM".into());
             a.finish()?;
-            let sig = parse_signal(&sig)?;
-            rt()?.load(&id)?.kill(sig, all)?;
+            let c = rt()?.load(&id)?;
+            // Signal 0 only checks, as runc allows (kill.bats sends it to a stopped container).
+            match parse_signal(&sig)? {
+                Some(sig) => c.kill(sig, all)?,
+                None => c.kill_probe(all)?,
+            }
             Ok(0)
         }
         "delete" => {
@@ -169,7 +177,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             match format.as_str() {
                 "json" => {
                     let v: Vec<_> = cs.iter().map(list_json).collect();
-                    println!("{}", serde_json::Value::from(v));
+                    println!("{}", serde_json::to_string(&v).map_err(|e| CliError::Other(format!("list: {e}")))?);
                 }
                 "table" => {
                     println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
@@ -196,7 +204,16 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             ps_table(&pids, &ps_args)?;
             Ok(0)
         }
-        "exec" => exec(g, &mut a),
+        // runc exits 255 when exec itself fails (exec.go: fatalWithCode), so that a caller can tell
+        // it from the exit status of the process; argument errors stay 1.
+        "exec" => match exec(g, &mut a) {
+            Err(e @ CliError::Usage(_)) => Err(e),
+            Err(e) => {
+                logger::error(g, &format!("exec failed: {e}"));
+                Ok(255)
+            }
+            ok => ok,
+        },
         "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "spec" => {
@@ -207,7 +224,9 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             if path.exists() {
                 return Err(CliError::Other(format!("File {} exists. Remove it first", path.display())));
             }
-            let v = brisk_runtime::spec::example(rootless, nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+            let hs = brisk_runtime::cgroups::host_hierarchies().map_err(Error::from)?;
+            let cgroupns = !hs.is_empty() && brisk_runtime::cgroups::is_unified(&hs);
+            let v = brisk_runtime::spec::example(rootless, nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw(), cgroupns);
             let data = serde_json::to_string_pretty(&v).unwrap_or_default();
             fs::write(&path, data + "\n").map_err(|source| CliError::Io { what: "write", path, source })?;
             Ok(0)
@@ -240,16 +259,30 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     let detach = a.flag(&["d", "detach"]);
     let pid_file = a.value(&["pid-file"]).map(PathBuf::from);
     let nnp = a.flag(&["no-new-privs"]);
+    let ignore_paused = a.flag(&["ignore-paused"]);
+    let sub_cgroups = sub_cgroup_args(&a.values(&["cgroup"]))?;
     let caps = a.values(&["c", "cap"]);
     let preserve = a.value(&["preserve-fds"]).map(|v| v.parse::<i32>().map_err(|_| CliError::Usage(format!("--preserve-fds: {v:?} is not a number")))).transpose()?.unwrap_or(0);
     let id = a.id()?;
     let command = a.rest();
     let rt = Runtime::new(&_g.root)?;
     let c = rt.load(&id)?;
+    // runc's wording: the flag to use is the CLI's business, so the check is here (exec.go).
+    match c.status() {
+        Status::Paused if !ignore_paused => return Err(CliError::Other("cannot exec in a paused container (use --ignore-paused to override)".into())),
+        Status::Stopped => return Err(CliError::Other("cannot exec in a stopped container".into())),
+        _ => {}
+    }
     let mut process = match &process_file {
         Some(p) => {
             let data = fs::read(p).map_err(|source| CliError::Io { what: "read", path: p.into(), source })?;
-            serde_json::from_slice::<oci_spec::runtime::Process>(&data).map_err(|e| CliError::Other(format!("{p}: {e}")))?
+            let mut v: serde_json::Value = serde_json::from_slice(&data).map_err(|e| CliError::Other(format!("{p}: {e}")))?;
+            // runc decodes into a Go struct whose `user` is a value, so a process.json without it
+            // means uid 0, gid 0; oci-spec's Process requires the field.
+            if let Some(obj) = v.as_object_mut() {
+                obj.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+            }
+            serde_json::from_value::<oci_spec::runtime::Process>(v).map_err(|e| CliError::Other(format!("{p}: {e}")))?
         }
         None => {
             if command.is_empty() {
@@ -319,7 +352,8 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
         (None, true, true) => return Err(CliError::Usage("exec: --tty with --detach needs --console-socket".into())),
         _ => (None, None),
     };
-    let spawned = c.exec(&process, ExecOpts { stdio: Stdio::default(), console_socket, preserve_fds })?;
+    let opts = ExecOpts { stdio: Stdio::default(), console_socket, preserve_fds };
+    let spawned = c.exec_with(&process, opts, &ExecExtras { ignore_paused, sub_cgroups })?;
     if let Some(p) = &pid_file {
         write_pid_file(p, spawned.pid)?;
     }
@@ -328,6 +362,28 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     }
     let master = relay_sock.map(|s| relay::recv_master(&s)).transpose().map_err(|e| CliError::Other(format!("receive pty master: {e}")))?.flatten();
     relay::wait_forwarding(spawned.pidfd.as_fd(), master.as_ref().map(|m| m.as_fd())).map_err(|e| CliError::Other(format!("waiting for the process: {e}")))
+}
+
+/// `exec --cgroup` values as runc's getSubCgroupPaths (exec.go) reads them: `PATH` alone (only as the
+/// single --cgroup), or `CONTROLLER[,CONTROLLER...]:PATH`.
+fn sub_cgroup_args(args: &[String]) -> Result<std::collections::BTreeMap<String, String>, CliError> {
+    let mut paths = std::collections::BTreeMap::new();
+    for c in args {
+        let cs: Vec<&str> = c.splitn(3, ':').collect();
+        match cs.as_slice() {
+            [path] if args.len() == 1 => {
+                paths.insert(String::new(), path.to_string());
+            }
+            [_] => return Err(CliError::Usage(format!("invalid --cgroup argument: {c} (missing <controller>: prefix)"))),
+            [ctrls, path] => {
+                for ctrl in ctrls.split(',') {
+                    paths.insert(ctrl.to_string(), path.to_string());
+                }
+            }
+            _ => return Err(CliError::Usage(format!("invalid --cgroup argument: {c}"))),
+        }
+    }
+    Ok(paths)
 }
 
 fn dup_fd(fd: i32) -> Result<OwnedFd, CliError> {
@@ -355,19 +411,35 @@ fn state_json(c: &Container) -> serde_json::Value {
     v
 }
 
-fn list_json(c: &Container) -> serde_json::Value {
+/// One entry of `list --format json`, in the field order of runc's containerState (list.go): a
+/// json! map would sort the keys, and runc's list.bats matches the text.
+#[derive(serde::Serialize)]
+struct ListEntry<'a> {
+    #[serde(rename = "ociVersion")]
+    oci_version: &'a str,
+    id: &'a str,
+    pid: i32,
+    status: String,
+    bundle: &'a Path,
+    rootfs: &'a Path,
+    created: &'a str,
+    annotations: &'a std::collections::BTreeMap<String, String>,
+    owner: &'a str,
+}
+
+fn list_json(c: &Container) -> ListEntry<'_> {
     let st = c.status();
-    serde_json::json!({
-        "ociVersion": brisk_runtime::spec::OCI_VERSION,
-        "id": c.id(),
-        "pid": if st == Status::Stopped { 0 } else { c.pid() },
-        "status": st.to_string(),
-        "bundle": c.bundle(),
-        "rootfs": c.state().rootfs,
-        "created": c.state().created,
-        "annotations": c.state().annotations,
-        "owner": c.state().owner,
-    })
+    ListEntry {
+        oci_version: brisk_runtime::spec::OCI_VERSION,
+        id: c.id(),
+        pid: if st == Status::Stopped { 0 } else { c.pid() },
+        status: st.to_string(),
+        bundle: c.bundle(),
+        rootfs: &c.state().rootfs,
+        created: &c.state().created,
+        annotations: &c.state().annotations,
+        owner: &c.state().owner,
+    }
 }
 
 /// runc prints `ps <args>` (default -ef) filtered to the container's pids.
@@ -388,14 +460,17 @@ fn ps_table(pids: &[i32], args: &[String]) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A signal by name (KILL, SIGKILL, sigkill) or number, as runc's kill accepts.
-fn parse_signal(s: &str) -> Result<Signal, CliError> {
+/// A signal by name (KILL, SIGKILL, sigkill) or number, as runc's kill accepts; 0 is None.
+fn parse_signal(s: &str) -> Result<Option<Signal>, CliError> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")));
+        if n == 0 {
+            return Ok(None);
+        }
+        return Signal::try_from(n).map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| CliError::Usage(format!("unknown signal {s:?}")))
+    name.parse::<Signal>().map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")))
 }
 
 mod logger {

@@ -53,6 +53,17 @@ pub struct ExecOpts {
     pub preserve_fds: Vec<OwnedFd>,
 }
 
+/// runc `exec` options beyond [`ExecOpts`] (which the shim builds field by field).
+#[derive(Debug, Default, Clone)]
+pub struct ExecExtras {
+    /// `--ignore-paused`: exec into a paused container; the process then waits in the frozen
+    /// cgroup until the container is resumed.
+    pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`: a sub-cgroup of the container's to join, per v1
+    /// controller; the key "" means every hierarchy.
+    pub sub_cgroups: std::collections::BTreeMap<String, String>,
+}
+
 /// A process spawned into a container. The caller is its parent (the spawn uses CLONE_PARENT), so
 /// the caller reaps it; `pidfd` attributes the exit without a pid-reuse race.
 #[derive(Debug)]
@@ -156,7 +167,13 @@ impl Container {
 
     /// Send `signal` to the init, or with `all` to every process of the container.
     pub fn kill(&self, signal: Signal, all: bool) -> Result<(), Error> {
-        crate::process::kill(self, signal, all)
+        crate::process::kill(self, Some(signal), all)
+    }
+
+    /// Signal 0, kill(2)'s existence check, under [`Container::kill`]'s rules: without `all` an
+    /// error if the init is gone; with `all` every process in the cgroup (none is fine, as in runc).
+    pub fn kill_probe(&self, all: bool) -> Result<(), Error> {
+        crate::process::kill(self, None, all)
     }
 
     /// Remove the container: with `force` a running one is SIGKILLed first. Runs poststop hooks,
@@ -167,7 +184,12 @@ impl Container {
 
     /// Run `process` inside the container's namespaces and cgroup.
     pub fn exec(&self, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
-        crate::process::exec(self, process, opts)
+        crate::process::exec(self, process, opts, &ExecExtras::default())
+    }
+
+    /// [`Container::exec`] with runc's further exec options (see [`ExecExtras`]).
+    pub fn exec_with(&self, process: &Process, opts: ExecOpts, extras: &ExecExtras) -> Result<Spawned, Error> {
+        crate::process::exec(self, process, opts, extras)
     }
 
     /// Pids of every process in the container (from its cgroup).

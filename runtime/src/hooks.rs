@@ -11,7 +11,8 @@ use oci_spec::runtime::Hook;
 pub enum HookError {
     #[error("{kind} hook {path}: {source}")]
     Spawn { kind: &'static str, path: String, #[source] source: std::io::Error },
-    #[error("{kind} hook {path} failed with {status}: {stderr}")]
+    /// runc's wording ("error running hook ...: signal: bad system call"), which callers match.
+    #[error("{kind}: error running hook {path}: {status}, stderr: {stderr}")]
     Failed { kind: &'static str, path: String, status: String, stderr: String },
     #[error("{kind} hook {path} timed out after {secs}s and was killed")]
     Timeout { kind: &'static str, path: String, secs: i64 },
@@ -110,8 +111,36 @@ pub fn run(kind: Kind, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> 
     match status {
         None => Err(HookError::Timeout { kind: kind.name(), path, secs: hook.timeout().unwrap_or(0) }),
         Some(s) if s.success() => Ok(()),
-        Some(s) => Err(HookError::Failed { kind: kind.name(), path, status: s.to_string(), stderr: stderr.trim().to_string() }),
+        Some(s) => Err(HookError::Failed { kind: kind.name(), path, status: go_status(s), stderr: stderr.trim().to_string() }),
     }
+}
+
+/// An exit status as Go's os.ProcessState prints it ("exit status 3", "signal: killed"), so hook
+/// errors read like runc's.
+fn go_status(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = s.code() {
+        return format!("exit status {code}");
+    }
+    let Some(sig) = s.signal() else { return s.to_string() };
+    let name = match sig {
+        libc::SIGHUP => "hangup",
+        libc::SIGINT => "interrupt",
+        libc::SIGQUIT => "quit",
+        libc::SIGILL => "illegal instruction",
+        libc::SIGTRAP => "trace/breakpoint trap",
+        libc::SIGABRT => "aborted",
+        libc::SIGBUS => "bus error",
+        libc::SIGFPE => "floating point exception",
+        libc::SIGKILL => "killed",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGPIPE => "broken pipe",
+        libc::SIGALRM => "alarm clock",
+        libc::SIGTERM => "terminated",
+        libc::SIGSYS => "bad system call",
+        _ => return format!("signal: {sig}"),
+    };
+    format!("signal: {name}")
 }
 
 /// Wait up to `limit`; on expiry SIGKILL and reap the hook and return None. Uses the child's pidfd
@@ -167,7 +196,13 @@ mod tests {
     fn failure_carries_status_and_stderr() {
         let e = run(Kind::CreateRuntime, &hook(&["sh", "-c", "echo nope >&2; exit 3"], None), b"{}").expect_err("fails");
         let s = e.to_string();
-        assert!(s.contains("createRuntime") && s.contains("nope") && s.contains('3'), "{s}");
+        assert!(s.contains("createRuntime: error running hook") && s.contains("nope") && s.contains("exit status 3"), "{s}");
+    }
+
+    #[test]
+    fn killed_by_signal_reads_like_go() {
+        let e = run(Kind::StartContainer, &hook(&["sh", "-c", "kill -SYS $$"], None), b"{}").expect_err("fails");
+        assert!(e.to_string().contains("signal: bad system call"), "{e}");
     }
 
     #[test]

@@ -76,6 +76,8 @@ struct Fds {
     console: Option<OwnedFd>,
     pidfd: Option<OwnedFd>,
     preserve: Vec<OwnedFd>,
+    /// O_PATH fds of bind-mount sources, by index in `mounts` (see [`open_bind_sources`]).
+    mounts: Vec<(usize, OwnedFd)>,
 }
 
 /// Move `fd` to a number >= `min`, close-on-exec, so the dup2s that lay out fds 3.. for the
@@ -114,7 +116,7 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
     for _ in 0..boot.fds.preserve {
         preserve.extend(take(true)?);
     }
-    let fds = Fds { exec_fifo, console, pidfd, preserve };
+    let mut fds = Fds { exec_fifo, console, pidfd, preserve, mounts: Vec::new() };
 
     // Join namespaces. Open every path first: joining the mount namespace changes how later paths
     // resolve. The list is already in join order (user first, mnt last).
@@ -149,6 +151,13 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
         }
         clone_flags &= !(libc::CLONE_NEWTIME as u64);
     }
+    // Bind sources for an init in a new user namespace (see send_bind_sources).
+    let new_userns_and_mntns = clone_flags & (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as u64 == (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as u64;
+    let mount_ch = if new_userns_and_mntns && boot.mode == Mode::Create && !rootfs::bind_sources(&boot.spec).is_empty() {
+        Some(Channel::pair().map_err(at("socketpair for mount fds"))?)
+    } else {
+        None
+    };
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(at("pipe"))?;
     // SAFETY: this process is single-threaded (a fresh exec; no thread was started), the condition
     // clone3_fork requires.
@@ -160,10 +169,15 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
             if fs::File::from(go_r).read(&mut b).unwrap_or(0) != 1 {
                 std::process::exit(1);
             }
-            let r = match boot.mode {
-                Mode::Create => container_init(&ch, &boot, process, fds),
-                Mode::Exec => exec_init(&ch, &boot, process, fds),
-            };
+            let r = (|| {
+                if let Some((_, theirs)) = &mount_ch {
+                    fds.mounts = recv_bind_sources(theirs, min)?;
+                }
+                match boot.mode {
+                    Mode::Create => container_init(&ch, &boot, process, fds),
+                    Mode::Exec => exec_init(&ch, &boot, process, fds),
+                }
+            })();
             let f = match r {
                 Err(f) => f,
                 Ok(never) => match never {},
@@ -178,6 +192,9 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
                     fs::write(format!("/proc/{pid}/uid_map"), &boot.uid_map).map_err(at("write uid_map"))?;
                     fs::write(format!("/proc/{pid}/gid_map"), &boot.gid_map).map_err(at("write gid_map"))?;
                 }
+                if let Some((ours, _)) = &mount_ch {
+                    send_bind_sources(ours, &boot.spec, pid)?;
+                }
                 // Spawned goes first: once released, the child talks on the same channel.
                 ch.send(&FromInit::Spawned { pid }, &[pidfd.as_fd()]).map_err(at("report pid"))?;
                 nix::unistd::write(&go_w, b"g").map_err(at("release init"))?;
@@ -189,6 +206,55 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
             res
         }
     }
+}
+
+/// runc's mount fds (_LIBCONTAINER_MOUNT_FDS): in a new user namespace the init is no longer host
+/// root and may be unable to reach a bind source (a 0700 directory of host root's: userns.bats
+/// "inaccessible mounts"). So this helper, still host root, joins the init's new mount namespace
+/// (a bind source must be a mount of the caller's namespace: EINVAL otherwise) and opens each
+/// source O_PATH there, relative ones against the bundle (our cwd), and sends the fds; the init
+/// mounts through /proc/self/fd/N, which does not walk the path again. A source that cannot be
+/// opened is not sent: the mount step then reports it as before. This helper exits right after.
+fn send_bind_sources(ch: &Channel, spec: &Spec, pid: i32) -> Result<(), Fail> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let cwd = std::env::current_dir().map_err(at("getcwd"))?;
+    let mnt = fs::File::open(format!("/proc/{pid}/ns/mnt")).map_err(at("open the init's mount namespace"))?;
+    nix::sched::setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS).map_err(at("join the init's mount namespace"))?;
+    for (i, source) in rootfs::bind_sources(spec) {
+        if let Ok(f) = fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_CLOEXEC).open(cwd.join(&source)) {
+            ch.send(&Some(i), &[f.as_fd()]).map_err(at("send mount fd"))?;
+        }
+    }
+    ch.send(&None::<usize>, &[]).map_err(at("send mount fds"))
+}
+
+/// The init's side of [`send_bind_sources`]: (index in `mounts`, fd) pairs until the end marker.
+fn recv_bind_sources(ch: &Channel, min: RawFd) -> Result<Vec<(usize, OwnedFd)>, Fail> {
+    let mut out = Vec::new();
+    loop {
+        match ch.recv::<Option<usize>>().map_err(at("receive mount fds"))? {
+            Some((Some(i), mut fds)) => {
+                let fd = fds.pop().ok_or_else(|| fail("receive mount fds", "message without an fd"))?;
+                out.push((i, relocate(fd, min)?));
+            }
+            Some((None, _)) => return Ok(out),
+            None => return Err(fail("receive mount fds", "helper closed the channel")),
+        }
+    }
+}
+
+/// The spec with each bind source that has an fd in `fds` replaced by /proc/self/fd/N.
+fn with_fd_sources(spec: &Spec, fds: &[(usize, OwnedFd)]) -> Spec {
+    let mut spec = spec.clone();
+    if let Some(mut mounts) = spec.mounts().clone() {
+        for (i, fd) in fds {
+            if let Some(m) = mounts.get_mut(*i) {
+                m.set_source(Some(PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))));
+            }
+        }
+        spec.set_mounts(Some(mounts));
+    }
+    spec
 }
 
 fn dup_owned(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd, Fail> {
@@ -232,8 +298,9 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     set_dumpable(false)?;
 
     let cgroup_mounts = boot.cgroup_mounts.clone();
+    let fd_spec = (!fds.mounts.is_empty()).then(|| with_fd_sources(spec, &fds.mounts));
     let cfg = RootfsConfig {
-        spec,
+        spec: fd_spec.as_ref().unwrap_or(spec),
         rootfs: &boot.rootfs,
         no_pivot: boot.no_pivot,
         in_userns: userns,
@@ -464,10 +531,48 @@ fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, seccomp: Option<&c
     drop(preserve);
     sys::cloexec_from(3 + n as u32).map_err(at("close_range"))?;
 
+    fix_stdio_owner(process.user().uid())?;
     if let Some(notify) = crate::security::finalize_process_with(process, seccomp).map_err(at("apply credentials and seccomp"))? {
         ch.send(&FromInit::SeccompNotify, &[notify.as_fd()]).map_err(at("send seccomp notify fd"))?;
     }
     Ok(exec)
+}
+
+/// runc's fixStdioPermissions (libcontainer/init_linux.go): stdio other than /dev/null is chowned
+/// to the process's uid, keeping its gid (the devpts mount's gid= chose it), so that a non-root
+/// process can use the terminal it was given. Done while still root, before the credential
+/// switch. Like runc, EINVAL (gid not mapped), EPERM (owner not mapped) and EROFS (read-only /dev)
+/// leave the fd as it is; a closed stdio fd is skipped.
+fn fix_stdio_owner(uid: u32) -> Result<(), Fail> {
+    let stat = |fd: RawFd| -> std::io::Result<libc::stat> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes one stat struct through the pointer, which is valid for it.
+        if unsafe { libc::fstat(fd, st.as_mut_ptr()) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fstat succeeded, so it initialised the struct.
+        Ok(unsafe { st.assume_init() })
+    };
+    let null = fs::File::open("/dev/null").map_err(at("open /dev/null"))?;
+    let null_rdev = stat(null.as_raw_fd()).map_err(at("fstat /dev/null"))?.st_rdev;
+    for fd in 0..3 {
+        let st = match stat(fd) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => continue,
+            Err(e) => return Err(fail("fstat stdio", format!("fd {fd}: {e}"))),
+        };
+        if st.st_uid == uid || st.st_rdev == null_rdev {
+            continue;
+        }
+        // SAFETY: fchown on one of our stdio fds; it takes only integers.
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM | libc::EROFS)) {
+                return Err(fail("chown stdio", format!("fd {fd} to uid {uid}: {e}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// dup2(2) onto a fixed fd number (0-2 or a preserved-fd slot). The target is deliberately not

@@ -23,6 +23,6 @@ pub mod spec;
 pub mod state;
 pub mod sys;
 
-pub use container::{ConsoleSocket, Container, CreateOpts, ExecOpts, Runtime, Spawned, Stdio};
+pub use container::{ConsoleSocket, Container, CreateOpts, ExecExtras, ExecOpts, Runtime, Spawned, Stdio};
 pub use error::{Error, ErrorKind};
 pub use state::Status;

@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde::{Deserialize, Serialize};
 
-use crate::container::{ConsoleSocket, Container, CreateOpts, ExecOpts, Spawned, Stdio};
+use crate::container::{ConsoleSocket, Container, CreateOpts, ExecExtras, ExecOpts, Spawned, Stdio};
 use crate::error::Error;
 use crate::hooks::{self, Kind};
 use crate::state::{State, Status, EXEC_FIFO};
@@ -179,6 +179,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
         .map_err(|reason| spec::SpecError::Invalid { path: bundle.dir.join("config.json"), field: "linux.cgroupsPath".into(), reason })?;
     let mut placement = cgroups::create(cgroups_path, id, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default(), opts.systemd_cgroup)?;
     guard.placement = Some(placement.clone());
+    check_cgroup_reusable(&placement)?;
 
     let nss = linux.namespaces().clone().unwrap_or_default();
     let mut clone_flags = 0u64;
@@ -495,14 +496,15 @@ pub(crate) fn start(c: &mut Container) -> Result<(), Error> {
 
 use std::os::unix::fs::OpenOptionsExt;
 
-pub(crate) fn kill(c: &Container, signal: Signal, all: bool) -> Result<(), Error> {
+/// `signal` None is signal 0: only the checks (runc's `kill ID 0`).
+pub(crate) fn kill(c: &Container, signal: Option<Signal>, all: bool) -> Result<(), Error> {
     let status = c.status();
     if status == Status::Stopped && !all {
         return Err(Error::ProcessGone { id: c.id().into(), pid: c.pid() });
     }
     if all {
         // runc freezes the cgroup first so no process can fork away from the signal.
-        let freeze = signal == Signal::SIGKILL && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
+        let freeze = signal == Some(Signal::SIGKILL) && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
         for pid in c.pids()? {
             // SAFETY-free: kill(2) via nix; a pid that vanished meanwhile is fine.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
@@ -513,7 +515,7 @@ pub(crate) fn kill(c: &Container, signal: Signal, all: bool) -> Result<(), Error
         return Ok(());
     }
     let fd = sys::pidfd_verified(c.pid(), c.state.pid_start).map_err(|_| Error::ProcessGone { id: c.id().into(), pid: c.pid() })?;
-    sys::pidfd_send_signal(fd.as_fd(), signal as i32).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
+    sys::pidfd_send_signal(fd.as_fd(), signal.map_or(0, |s| s as i32)).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
 }
 
 pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {
@@ -552,11 +554,62 @@ pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {
     fs::remove_dir_all(&dir).map_err(|source| Error::Io { step: "remove state dir", path: dir, source })
 }
 
-pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<Spawned, Error> {
+/// runc's checks on a cgroup that may have existed before create (libcontainer/factory_linux.go): a
+/// frozen one would freeze the init at its first step, so create would hang: refuse it. One that
+/// already has processes is only warned about, as runc 1.1 does (it deprecates sharing a cgroup).
+/// The create guard removes only the directories brisk made, so a refused cgroup stays as it was.
+fn check_cgroup_reusable(p: &cgroups::Placement) -> Result<(), Error> {
+    if cgroups::is_frozen(p) {
+        return Err(cgroups::CgroupError::Invalid { reason: format!("container's cgroup unexpectedly frozen ({})", p.dirs.first().map(|(_, d)| d.display().to_string()).unwrap_or_default()) }.into());
+    }
+    // A read error means there is nothing to read yet; the cgroup is then ours and empty.
+    if let Ok(pids) = cgroups::pids(p) {
+        if !pids.is_empty() {
+            log::warn!("container's cgroup is not empty: {} process(es) found", pids.len());
+        }
+    }
+    Ok(())
+}
+
+/// The container's placement moved down to the sub-cgroups of `exec --cgroup` (runc's
+/// process_linux.go addIntoCgroupV1): each must stay below the container's cgroup and exist.
+pub(crate) fn sub_placement(p: &cgroups::Placement, subs: &std::collections::BTreeMap<String, String>) -> Result<cgroups::Placement, Error> {
+    let invalid = |reason: String| Error::from(cgroups::CgroupError::Invalid { reason });
+    for ctrl in subs.keys().filter(|k| !k.is_empty()) {
+        if !p.dirs.iter().any(|(h, _)| h.controllers.iter().any(|c| c == ctrl)) {
+            return Err(invalid(format!("unknown controller {ctrl}")));
+        }
+    }
+    let mut out = p.clone();
+    for (h, dir) in out.dirs.iter_mut() {
+        let sub = subs.get("").or_else(|| h.controllers.iter().find_map(|c| subs.get(c)));
+        let Some(sub) = sub else { continue };
+        // Lexically, like Go's path.Join: ".." may not climb above the container's cgroup.
+        let mut rel = PathBuf::new();
+        for comp in Path::new(sub).components() {
+            match comp {
+                std::path::Component::Normal(n) => rel.push(n),
+                std::path::Component::ParentDir if rel.pop() => {}
+                std::path::Component::ParentDir => return Err(invalid(format!("{sub} is not a sub cgroup path"))),
+                _ => {}
+            }
+        }
+        let target = dir.join(&rel);
+        let procs = target.join("cgroup.procs");
+        if !procs.exists() {
+            return Err(invalid(format!("adding pid to cgroups: {}: no such file or directory", procs.display())));
+        }
+        *dir = target;
+    }
+    Ok(out)
+}
+
+pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, extras: &ExecExtras) -> Result<Spawned, Error> {
     let status = c.status();
-    if !matches!(status, Status::Running | Status::Created) {
+    if !(matches!(status, Status::Running | Status::Created) || extras.ignore_paused && status == Status::Paused) {
         return Err(Error::WrongStatus { id: c.id().into(), status: status.to_string(), op: "exec" });
     }
+    let placement = if extras.sub_cgroups.is_empty() { c.state.cgroup.clone() } else { sub_placement(&c.state.cgroup, &extras.sub_cgroups)? };
     let config = c.bundle().join("config.json");
     spec::validate_process(process, &config, "process")?;
     let bundle = spec::load(c.bundle())?;
@@ -604,7 +657,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts) -> Result<S
     }
     fds.push(init_pidfd.as_fd());
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, |pid| cgroups::add(&c.state.cgroup, pid), None)?;
+    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, |pid| cgroups::add(&placement, pid), None)?;
     // The channel is close-on-exec in the process: EOF without an error means execve succeeded.
     loop {
         match ch.recv::<FromInit>() {
@@ -691,6 +744,35 @@ mod tests {
         for bad in ["", ".", "..", "../x", "a/b", "a b", "ü"] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn exec_sub_cgroups_stay_below_and_must_exist() {
+        let tmp = tempfile::tempdir().expect("tmpdir");
+        let h = |name: &str, ctrls: &[&str]| cgroups::Hierarchy { mount: tmp.path().join(name), fstype: "cgroup".into(), controllers: ctrls.iter().map(|c| c.to_string()).collect(), root: "/".into() };
+        let base_mem = tmp.path().join("memory/ct");
+        let base_cpu = tmp.path().join("cpu,cpuacct/ct");
+        for d in [base_mem.join("sub"), base_cpu.clone()] {
+            fs::create_dir_all(&d).expect("mkdir");
+            fs::write(d.join("cgroup.procs"), "").expect("procs");
+        }
+        fs::write(base_mem.join("cgroup.procs"), "").expect("procs");
+        let p = cgroups::Placement { dirs: vec![(h("memory", &["memory"]), base_mem.clone()), (h("cpu,cpuacct", &["cpu", "cpuacct"]), base_cpu.clone())], created: Vec::new() };
+        let subs = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>();
+
+        let moved = sub_placement(&p, &subs(&[("memory", "sub")])).expect("memory:sub");
+        assert_eq!(moved.dirs[0].1, base_mem.join("sub"));
+        assert_eq!(moved.dirs[1].1, base_cpu, "other controllers stay");
+        let same = sub_placement(&p, &subs(&[("", "/")])).expect("/ is the container's own cgroup");
+        assert_eq!(same.dirs[0].1, base_mem);
+        let e = sub_placement(&p, &subs(&[("", "..")])).expect_err("escapes").to_string();
+        assert!(e.contains(".. is not a sub cgroup path"), "{e}");
+        let e = sub_placement(&p, &subs(&[("memory", "sub/../../x")])).expect_err("escapes").to_string();
+        assert!(e.contains("is not a sub cgroup path"), "{e}");
+        let e = sub_placement(&p, &subs(&[("cpu", "nope")])).expect_err("missing").to_string();
+        assert!(e.contains("nope/cgroup.procs: no such file"), "{e}");
+        let e = sub_placement(&p, &subs(&[("whaaat", "/")])).expect_err("unknown").to_string();
+        assert!(e.contains("unknown controller whaaat"), "{e}");
     }
 
     #[test]

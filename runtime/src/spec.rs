@@ -294,7 +294,10 @@ pub fn lsm_available() -> (bool, bool) {
 /// The config.json `brisk spec` writes: runc's default spec, with the capability set and seccomp
 /// profile containerd's CRI uses (config/). `rootless` maps the caller's uid/gid to root in a user
 /// namespace and drops what an unprivileged user cannot set up (runc's `spec --rootless`).
-pub fn example(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
+/// `cgroupns` adds a cgroup namespace: runc's `spec` does so only on a cgroup v2 host
+/// (libcontainer/specconv/example.go), since on v1 a container's /proc/self/cgroup then hides the
+/// path that tools (and runc's own tests) compare with the host's view.
+pub fn example(rootless: bool, uid: u32, gid: u32, cgroupns: bool) -> serde_json::Value {
     let caps = crate::security::default_capabilities();
     let mut v = serde_json::json!({
         "ociVersion": OCI_VERSION,
@@ -321,7 +324,7 @@ pub fn example(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
         ],
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
             "seccomp": crate::security::default_seccomp(),
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
@@ -331,7 +334,7 @@ pub fn example(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
         let linux = &mut v["linux"];
         linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
+        linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
         if let Some(obj) = linux.as_object_mut() {
             obj.remove("resources");
         }
@@ -350,12 +353,27 @@ pub fn example(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
             })
             .collect();
     }
+    if cgroupns {
+        if let Some(ns) = v["linux"]["namespaces"].as_array_mut() {
+            ns.push(serde_json::json!({"type": "cgroup"}));
+        }
+    }
     v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn example_cgroupns_only_when_asked() {
+        let types = |v: &serde_json::Value| v["linux"]["namespaces"].as_array().expect("namespaces").iter().map(|n| n["type"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>();
+        for rootless in [false, true] {
+            assert!(!types(&example(rootless, 1000, 1000, false)).contains(&"cgroup".to_string()), "rootless={rootless}");
+            assert!(types(&example(rootless, 1000, 1000, true)).contains(&"cgroup".to_string()), "rootless={rootless}");
+        }
+        assert_eq!(types(&example(true, 1000, 1000, true)), ["pid", "ipc", "uts", "mount", "user", "cgroup"]);
+    }
 
     fn base() -> serde_json::Value {
         serde_json::json!({

@@ -319,6 +319,12 @@ fn check_proc_mount<S: Sys>(sys: &mut S, dest: &Path, source: &Path) -> Result<(
     Err(invalid("mount", dest, "mounts over files inside /proc are not allowed"))
 }
 
+/// (index in `mounts`, source) of every bind mount of `spec`.
+pub fn bind_sources(spec: &Spec) -> Vec<(usize, PathBuf)> {
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    mounts.iter().enumerate().filter(|(_, m)| mount_is_bind(m, &mount_opts(m))).filter_map(|(i, m)| m.source().clone().map(|s| (i, s))).collect()
+}
+
 fn mount_is_bind(m: &Mount, opts: &ParsedOptions) -> bool {
     opts.flags.contains(MsFlags::MS_BIND) || m.typ().as_deref() == Some("bind")
 }
@@ -357,14 +363,15 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
         "cgroup" => return mount_cgroup(sys, cfg, dest, &opts),
         "proc" | "sysfs" => {
             // CVE-2019-19921 / CVE-2019-16884: procfs or sysfs must land on a real directory, never
-            // on whatever a symlink in the image points at.
+            // on whatever a symlink in the image points at. The wording is runc's
+            // (libcontainer/rootfs_linux.go), which scripts and runc's mask.bats match.
             if res.last_was_symlink {
-                return Err(invalid("mount", &given, format!("{typ} must be mounted on a directory, not a symlink")));
+                return Err(invalid("mount", &given, format!("filesystem {typ:?} must be mounted on ordinary directory, not a symlink")));
             }
             match sys.open(dest) {
                 Ok(fd) => {
                     if sys.kind(&fd).map_err(sys_err("stat", dest))? != Kind::Dir {
-                        return Err(invalid("mount", &given, format!("{typ} must be mounted on a directory")));
+                        return Err(invalid("mount", &given, format!("filesystem {typ:?} must be mounted on ordinary directory")));
                     }
                 }
                 Err(Errno::ENOENT) => {}

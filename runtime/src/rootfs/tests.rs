@@ -153,7 +153,7 @@ fn proc_and_sys_over_a_symlink_are_refused() {
         let mut f = FakeSys::with_dirs(&["/dev"]);
         f.add(dest, Node::File);
         let err = prepare_with(&mut f, &cfg(&s, &[])).unwrap_err();
-        assert!(err.to_string().contains("must be mounted on a directory"), "{err}");
+        assert!(err.to_string().contains("must be mounted on ordinary directory"), "{err}");
     }
 }
 
@@ -542,4 +542,21 @@ fn no_pivot_hides_the_hosts_full_proc_and_sysfs_mounts() {
     let mut f = base_fake();
     pivot_with(&mut f, &cfg(&s, &[])).unwrap();
     assert_eq!(f.ops, ["pivot_root /run/c/rootfs"]);
+}
+
+#[test]
+fn bind_sources_are_the_bind_mounts_by_index() {
+    // init's mount fds (userns) are keyed by these indices; a non-bind mount must not shift them.
+    let spec: Spec = serde_json::from_value(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/a", "source": "src/a", "options": ["rbind", "ro"]},
+            {"destination": "/b", "type": "bind", "source": "/host/b"},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}
+        ]
+    }))
+    .expect("spec");
+    assert_eq!(bind_sources(&spec), vec![(1, PathBuf::from("src/a")), (2, PathBuf::from("/host/b"))]);
 }

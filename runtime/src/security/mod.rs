@@ -151,6 +151,12 @@ fn apply(ops: &mut dyn Ops, process: &Process, seccomp: Option<&SeccompProgram>)
     if nnp {
         ops.set_no_new_privs()?;
     }
+    // Queries before the filter: without NNP it is loaded next, before the credential switch, and
+    // a SCMP_ACT_NOTIFY filter on open/read/close would then park this process in reading
+    // /proc/self/setgroups while the notify fd the agent needs to answer is still here (runc's
+    // seccomp-notify.bats "important syscalls" hung).
+    let setgroups_denied = ops.setgroups_denied()?;
+    let pdeathsig = ops.pdeathsig()?;
     if let (Some(program), false) = (seccomp, nnp) {
         notify_fd = ops.load_seccomp(program)?;
     }
@@ -161,7 +167,7 @@ fn apply(ops: &mut dyn Ops, process: &Process, seccomp: Option<&SeccompProgram>)
     ops.set_keepcaps(true)?;
     let user = process.user();
     let additional = user.additional_gids().as_deref().unwrap_or_default();
-    if ops.setgroups_denied()? {
+    if setgroups_denied {
         if !additional.is_empty() {
             log::warn!("user.additionalGids {additional:?} ignored: setgroups is denied in this user namespace");
         }
@@ -169,7 +175,6 @@ fn apply(ops: &mut dyn Ops, process: &Process, seccomp: Option<&SeccompProgram>)
         // Also when empty: the runtime's own supplementary groups must not leak into the container.
         ops.setgroups(additional)?;
     }
-    let pdeathsig = ops.pdeathsig()?;
     ops.setresgid(user.gid())?;
     ops.setresuid(user.uid())?;
     ops.set_keepcaps(false)?;
@@ -232,6 +237,8 @@ mod tests {
         ClearAmbient,
         RaiseAmbient(u8),
         Seccomp,
+        QuerySetgroups,
+        QueryPdeathsig,
     }
 
     struct Fake {
@@ -267,6 +274,7 @@ mod tests {
             Ok(())
         }
         fn setgroups_denied(&mut self) -> Result<bool, SecurityError> {
+            self.calls.push(Call::QuerySetgroups);
             Ok(self.setgroups_denied)
         }
         fn setgroups(&mut self, gids: &[u32]) -> Result<(), SecurityError> {
@@ -294,6 +302,7 @@ mod tests {
             Ok(())
         }
         fn pdeathsig(&mut self) -> Result<i32, SecurityError> {
+            self.calls.push(Call::QueryPdeathsig);
             Ok(self.pdeathsig)
         }
         fn set_pdeathsig(&mut self, sig: i32) -> Result<(), SecurityError> {
@@ -332,6 +341,17 @@ mod tests {
         assert!(seccomp < fake.pos(&Call::DropBounding(1)));
         assert!(seccomp < fake.pos(&Call::SetResUid(1000)));
         assert_eq!(fake.calls.iter().filter(|c| **c == Call::Seccomp).count(), 1);
+    }
+
+    #[test]
+    fn without_nnp_no_query_runs_under_the_filter() {
+        // A notify filter on read/openat would block a query until the agent has the notify fd,
+        // which is sent only after this returns.
+        let mut fake = Fake::new();
+        apply(&mut fake, &process(USER_1000), Some(&program())).expect("apply");
+        let seccomp = fake.pos(&Call::Seccomp);
+        assert!(fake.pos(&Call::QuerySetgroups) < seccomp, "{:?}", fake.calls);
+        assert!(fake.pos(&Call::QueryPdeathsig) < seccomp, "{:?}", fake.calls);
     }
 
     #[test]

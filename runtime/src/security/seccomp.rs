@@ -258,7 +258,7 @@ fn validate_syscall(i: usize, call: &LinuxSyscall) -> Result<(), SecurityError> 
         // refuses `write` (its init writes to the sync pipe); brisk's init passes the fd with
         // sendmsg(2), so that is refused as well.
         if let Some(n) = call.names().iter().find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str())) {
-            return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY cannot be used for {n}")));
+            return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY cannot be used for the {n} syscall")));
         }
     }
     if let Some(e) = call.errno_ret() {
@@ -661,7 +661,7 @@ pub fn send_process_state(
     let path: PathBuf = listener_path.to_path_buf();
     let body = serde_json::to_vec(msg).map_err(|e| invalid("seccomp agent", format!("encode state: {e}")))?;
     let mut stream = UnixStream::connect(&path)
-        .map_err(|source| SecurityError::Io { step: "connect to seccomp agent", path: path.clone(), source })?;
+        .map_err(|source| SecurityError::Io { step: "failed to connect with seccomp agent specified in the seccomp profile", path: path.clone(), source })?;
     let fds = [notify_fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let sent = loop {

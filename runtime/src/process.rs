@@ -757,7 +757,7 @@ mod tests {
             fs::write(d.join("cgroup.procs"), "").expect("procs");
         }
         fs::write(base_mem.join("cgroup.procs"), "").expect("procs");
-        let p = cgroups::Placement { dirs: vec![(h("memory", &["memory"]), base_mem.clone()), (h("cpu,cpuacct", &["cpu", "cpuacct"]), base_cpu.clone())], created: Vec::new() };
+        let p = cgroups::Placement { dirs: vec![(h("memory", &["memory"]), base_mem.clone()), (h("cpu,cpuacct", &["cpu", "cpuacct"]), base_cpu.clone())], created: Vec::new(), systemd: None };
         let subs = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>();
 
         let moved = sub_placement(&p, &subs(&[("memory", "sub")])).expect("memory:sub");

@@ -35,6 +35,9 @@ endif
 ifneq ($(wildcard mk/cri.mk),)
 TEST_TARGETS += test-cri
 endif
+ifneq ($(wildcard mk/runc-bats.mk),)
+TEST_TARGETS += test-runc-bats
+endif
 ifneq ($(HAVE_TEST_V2),)
 TEST_TARGETS += test-v2 test-v1-guest test-systemd
 endif

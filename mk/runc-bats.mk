@@ -1,5 +1,5 @@
 # runc 1.1.5's own integration suite (bats, from Debian's runc source package) against brisk; included by
-# the top-level Makefile. Not part of `make test`. Needs root.
+# the top-level Makefile; `make test` runs test-runc-bats. Needs root.
 #   runc-bats-fetch      source, bats, Go helpers (recvtty, seccompagent), offline busybox image
 #   test-runc-bats       the tests that pass with runc here (scripts/runc-bats/runc-pass), against
 #                        $(BRISK_BIN); fails on any failure not in scripts/runc-bats/known-failures

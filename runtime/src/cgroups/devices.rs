@@ -21,7 +21,8 @@ use super::{field, write, CgroupError, Placement};
 /// side in integration/tests/cli_cgroups.rs).
 ///
 /// Deliberately unlike runc: runc lets every container create any block device node and relies on
-/// the r/w rules to stop it being used. A block node is a raw disk one device-rule mistake (or one
+/// the r/w rules to stop it being used (its own specconv comment calls mknod of any device
+/// "questionable" and "arguably insecure", kept for compatibility). A block node is a raw disk one device-rule mistake (or one
 /// `update` granting `b *:* rw`) away from the host's data, and no ordinary image needs to create
 /// one, so brisk allows mknod of a block device only when the config's rules allow that device
 /// (issue 4: "mknod of a block device fails unless the device is allowed"). Character nodes keep
@@ -94,21 +95,34 @@ impl Rule {
     }
 }
 
-/// The full rule list for a container: spec rules, runc's defaults, one per `linux.devices` entry.
+/// The device node each default rule stands for: runc drops a default rule when `linux.devices`
+/// has an entry at the same path (specconv createDevices: "the spec one takes priority").
+const DEFAULT_PATHS: &[(&str, &str)] = &[
+    ("c 1:3 rwm", "/dev/null"),
+    ("c 1:8 rwm", "/dev/random"),
+    ("c 1:7 rwm", "/dev/full"),
+    ("c 5:0 rwm", "/dev/tty"),
+    ("c 1:5 rwm", "/dev/zero"),
+    ("c 1:9 rwm", "/dev/urandom"),
+];
+
+/// The full rule list for a container: the spec's rules, then the default allow list minus the
+/// entries whose device node `linux.devices` redefines.
+///
+/// A `linux.devices` entry grants no access of its own: runc 1.1.5 creates the node but leaves
+/// read/write to `resources.devices` (dev.bats "device cgroup deny"); containerd and the CRI add an
+/// allow rule next to every device they add. A block device entry does get `m` for exactly that
+/// device, so its node can be created without runc's `b *:* m` (see [`DEFAULT_ALLOWED`]).
 pub fn full_list(spec: &[LinuxDeviceCgroup], devices: &[LinuxDevice]) -> Result<Vec<Rule>, CgroupError> {
     let mut out = Vec::new();
     for (i, d) in spec.iter().enumerate() {
         out.push(Rule::from_spec(d).map_err(|r| field(format!("devices[{i}]"), r))?);
     }
-    out.extend(DEFAULT_ALLOWED.iter().filter_map(|s| Rule::parse_allow(s)));
-    for dev in devices {
-        let typ = match dev.typ() {
-            LinuxDeviceType::B => 'b',
-            LinuxDeviceType::P => continue,
-            _ => 'c',
-        };
+    let redefined = |rule: &str| DEFAULT_PATHS.iter().any(|(r, path)| *r == rule && devices.iter().any(|d| d.path().as_os_str() == *path));
+    out.extend(DEFAULT_ALLOWED.iter().filter(|r| !redefined(r)).filter_map(|s| Rule::parse_allow(s)));
+    for dev in devices.iter().filter(|d| d.typ() == LinuxDeviceType::B) {
         let n = |x: i64| u32::try_from(x).ok();
-        out.push(Rule { allow: true, typ, major: n(dev.major()), minor: n(dev.minor()), access: "rwm".into() });
+        out.push(Rule { allow: true, typ: 'b', major: n(dev.major()), minor: n(dev.minor()), access: "m".into() });
     }
     Ok(out)
 }
@@ -421,6 +435,22 @@ mod tests {
         // Allow-all resets the list.
         let (default_allow, ex) = reduce(&[r(false, 'c', Some(1), Some(3), "rwm"), r(true, 'a', None, None, "rwm")]);
         assert!(default_allow && ex.is_empty());
+    }
+
+    #[test]
+    fn linux_devices_add_no_rules_and_replace_defaults_at_their_path() {
+        let dev = |j: &str| -> LinuxDevice { serde_json::from_str(j).unwrap() };
+        let kmsg = dev(r#"{"path":"/dev/kmsg","type":"c","major":1,"minor":11}"#);
+        let null = dev(r#"{"path":"/dev/null","type":"c","major":1,"minor":3}"#);
+        let deny: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
+        let loop0 = dev(r#"{"path":"/dev/loop0","type":"b","major":7,"minor":0}"#);
+        let rules = full_list(&[deny], &[kmsg, null, loop0]).unwrap();
+        let text: Vec<String> = rules.iter().skip(1).map(Rule::v1_line).collect();
+        assert_eq!(rules.len(), 1 + DEFAULT_ALLOWED.len() - 1 + 1, "{text:?}");
+        assert!(!text.iter().any(|l| l.starts_with("c 1:11")), "an allow rule for /dev/kmsg: {text:?}");
+        assert!(!text.iter().any(|l| l == "c 1:3 rwm"), "the /dev/null default survived its redefinition: {text:?}");
+        // The listed block device may be created, not read or written.
+        assert_eq!(text.last().map(String::as_str), Some("b 7:0 m"), "{text:?}");
     }
 
     #[test]

@@ -259,8 +259,7 @@ fn own_path(own: &str, h: &Hierarchy) -> Option<PathBuf> {
 }
 
 /// Create the container's cgroups (recording what was created) and apply `resources` and the
-/// device rules (`resources.devices`, runc's default allow list, then one allow per
-/// `linux.devices` entry).
+/// device rules (`resources.devices`, then runc's default allow list: [`devices::full_list`]).
 ///
 /// With `use_systemd` nothing is created yet: the returned placement holds the unit and its
 /// planned directories, and [`enter`] starts the unit with the first process in it (a scope

@@ -1,4 +1,4 @@
-# Shared by test-v2.sh and test-systemd.sh (sourced, from the checkout's top directory): build on
+# Shared by test-v2.sh and test-systemd.sh (sourced; sets $top and $out and cds to $top): build on
 # the host, list test executables, and write the guest script that runs them from the host-built
 # binaries (the guest has no cargo).
 #   guest_build                 fetch the kernel/qemu, release-build brisk and the shim
@@ -7,8 +7,10 @@
 #                               "EXE [FILTER...]" line of LIST run with --test-threads=1; failures
 #                               collect in $failed. The caller appends its checks and the
 #                               V2-GUEST-RESULT line.
-top=${top:?}
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=$top/.build/v2
 cargo=${CARGO:-cargo}
+cd "$top"
 
 guest_build() {
 	bash "$top/scripts/v2-guest/fetch.sh" >/dev/null

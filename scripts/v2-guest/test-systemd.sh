@@ -11,10 +11,7 @@
 # V2_CMDLINE=systemd.unified_cgroup_hierarchy=0 for a hybrid guest.
 # Usage: test-systemd.sh   (env: CARGO, SYSTEMD_CLI_TESTS, and run.sh's V2_* knobs)
 set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-out=$top/.build/v2
-cd "$top"
-. scripts/v2-guest/lib.sh
+. "$(dirname "$0")/lib.sh"
 guest_build
 
 list=$out/systemd-tests.list

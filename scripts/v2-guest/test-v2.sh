@@ -10,10 +10,7 @@
 # those this hybrid CI host leaves unmounted (net_cls/net_prio, hugetlb, rdma): `make test-v1-guest`.
 # Usage: test-v2.sh   (env: CARGO, V2_TESTS, V2_CGROUP, and run.sh's V2_* knobs)
 set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-out=$top/.build/v2
-cd "$top"
-. scripts/v2-guest/lib.sh
+. "$(dirname "$0")/lib.sh"
 guest_build
 
 mode=${V2_CGROUP:-v2}

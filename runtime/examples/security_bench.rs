@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let t = Instant::now();
     for _ in 0..n {
-        let _ = security::cache_key(&profile);
+        security::cache_key(&profile)?;
     }
     let key = t.elapsed();
     std::fs::remove_dir_all(&dir)?;

@@ -241,7 +241,7 @@ fn security_seccomp_cached_filter_is_created_and_reused() {
     let s = Scratch::new("cache");
     let cache = s.0.join("cache");
     let profile: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(mkdir_profile()).expect("profile");
-    let file = cache.join(format!("{}.bpf", brisk_runtime::security::cache_key(&profile)));
+    let file = cache.join(format!("{}.bpf", brisk_runtime::security::cache_key(&profile).expect("cache key")));
     let mut inodes = Vec::new();
     for round in 0..2 {
         let target = s.0.join(format!("denied-{round}"));

@@ -441,12 +441,16 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Bpf, SecurityError> {
 /// The cache key: SHA-256 of the canonical JSON (sorted keys) of everything the BPF depends on —
 /// the rules, default action and architectures, plus the libseccomp version and the native
 /// architecture. Flags and the listener fields are not part of the program, so they are left out.
-pub fn cache_key(seccomp: &LinuxSeccomp) -> String {
-    let v = serde_json::to_value(seccomp).unwrap_or_default();
-    let lib = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default();
+pub fn cache_key(seccomp: &LinuxSeccomp) -> Result<String, SecurityError> {
+    // Every input must be known exactly: a key computed from a defaulted part (an empty profile, an
+    // unknown libseccomp version) could be shared by two different profiles, and the cache would
+    // then hand one container another's filter. Callers compile without the cache on error.
+    let invalid = |reason: String| SecurityError::Invalid { step: "seccomp cache key", reason };
+    let v = serde_json::to_value(seccomp).map_err(|e| invalid(format!("serialise profile: {e}")))?;
+    let lib = libseccomp::ScmpVersion::current().map_err(|e| invalid(format!("libseccomp version: {e}")))?;
     let canonical = serde_json::json!({
         "format": CACHE_FORMAT,
-        "libseccomp": lib,
+        "libseccomp": format!("{}.{}.{}", lib.major, lib.minor, lib.micro),
         "native": std::env::consts::ARCH,
         "defaultAction": v.get("defaultAction"),
         "defaultErrnoRet": v.get("defaultErrnoRet"),
@@ -454,15 +458,22 @@ pub fn cache_key(seccomp: &LinuxSeccomp) -> String {
         "syscalls": v.get("syscalls"),
     });
     // serde_json's map is a BTreeMap (no preserve_order feature), so to_vec sorts every key.
-    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    let bytes = serde_json::to_vec(&canonical).map_err(|e| invalid(format!("serialise key: {e}")))?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Compile `seccomp`, reusing `cache_dir/<cache_key>.bpf` when present. Cache files are written
 /// atomically (temp file, fsync, rename) so a concurrent start never reads half a program, and a
 /// cached file is only trusted if it is owned by us and not group/world-writable.
 pub fn compile_cached(seccomp: &LinuxSeccomp, cache_dir: &Path) -> Result<Bpf, SecurityError> {
-    let key = cache_key(seccomp);
+    let key = match cache_key(seccomp) {
+        Ok(key) => key,
+        // Fail closed: no key means no cache, never a shared default key.
+        Err(e) => {
+            log::warn!("{e}; compiling without the cache");
+            return compile(seccomp);
+        }
+    };
     let path = cache_dir.join(format!("{key}.bpf"));
     match read_cached(&path) {
         Ok(Some(bpf)) => {
@@ -770,9 +781,10 @@ mod tests {
             r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerMetadata":"x","flags":["SECCOMP_FILTER_FLAG_LOG"],"syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
         );
         let c = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["rmdir"],"action":"SCMP_ACT_ERRNO"}]}"#);
-        assert_eq!(cache_key(&a), cache_key(&b));
-        assert_ne!(cache_key(&a), cache_key(&c));
-        assert_eq!(cache_key(&a).len(), 64);
+        let key = |p| cache_key(p).expect("cache key");
+        assert_eq!(key(&a), key(&b));
+        assert_ne!(key(&a), key(&c));
+        assert_eq!(key(&a).len(), 64);
     }
 
     #[test]
@@ -787,7 +799,7 @@ mod tests {
         let _cleanup = Cleanup(dir.clone());
         let p = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#);
         let first = compile_cached(&p, &dir).expect("compile");
-        let file = dir.join(format!("{}.bpf", cache_key(&p)));
+        let file = dir.join(format!("{}.bpf", cache_key(&p).expect("cache key")));
         assert_eq!(fs::read(&file).expect("cache file"), first.as_bytes());
         // Replace the cached program with a different valid one: a hit must return the file's content.
         let other = compile(&profile(r#"{"defaultAction":"SCMP_ACT_LOG"}"#)).expect("compile");

@@ -4,7 +4,7 @@
 //! it as an init helper, that call never returns: the helper (stage 0) joins namespaces, clones the
 //! container process (stage 1) with CLONE_PARENT so the runtime becomes its parent, reports the pid
 //! and pidfd, and exits. Stage 1 sets the container up and execs the user's program. Both stages are
-//! single-threaded (DEVELOPERS.md rule 1), so everything they change is their own state.
+//! single-threaded (docs/ARCHITECTURE.md, design rule 1), so everything they change is their own state.
 use std::ffi::CString;
 use std::fs;
 use std::io::Read;

@@ -2,7 +2,7 @@
 //!
 //! Everything that creates, inspects or destroys a container lives here; the `brisk` CLI and the
 //! containerd shim are thin front ends over [`Runtime`] and [`Container`]. This crate never starts an
-//! async runtime and never changes its caller's process-wide state (DEVELOPERS.md rule 3): every
+//! async runtime and never changes its caller's process-wide state (docs/ARCHITECTURE.md, design rule 3): every
 //! namespace, mount, credential or seccomp change happens in a child process that was spawned by
 //! re-executing a sealed copy of the caller's binary (see [`process`]).
 //!

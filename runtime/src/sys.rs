@@ -68,7 +68,7 @@ pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
 }
 
 /// A pidfd for `pid` that is known to be the process started at `start`: the check after opening
-/// closes the window in which the pid could have been reused (DEVELOPERS.md rule 2).
+/// closes the window in which the pid could have been reused (docs/ARCHITECTURE.md, design rule 2).
 pub fn pidfd_verified(pid: i32, start: u64) -> nix::Result<OwnedFd> {
     let fd = pidfd_open(pid)?;
     if !process_alive(pid, start) {
@@ -144,7 +144,7 @@ pub enum Forked {
 /// # Safety
 /// The caller must be single-threaded: the child continues with a copy of the whole address space
 /// but only the calling thread, exactly as after fork(2). brisk calls this only from its init
-/// helper, a freshly exec'd single-threaded process (DEVELOPERS.md rule 1).
+/// helper, a freshly exec'd single-threaded process (docs/ARCHITECTURE.md, design rule 1).
 pub unsafe fn clone3_fork(flags: u64) -> nix::Result<Forked> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {

@@ -3,7 +3,7 @@
 //!
 //! Required order (containerd's task manager and CRI rely on it): TaskCreate → TaskStart → TaskExit →
 //! TaskDelete for the init; TaskExecAdded → TaskExecStarted → TaskExit for an exec; TaskOOM before the
-//! init's TaskExit; and the init's TaskExit after every started exec's TaskExit (DEVELOPERS.md rule 2).
+//! init's TaskExit; and the init's TaskExit after every started exec's TaskExit (docs/ARCHITECTURE.md, design rule 2).
 //! Events are enqueued under the service lock in the order they must arrive, and one task drains the
 //! queue in order, so the queue order is the wire order.
 use std::collections::HashSet;

@@ -21,7 +21,7 @@ mod start;
 mod stdio;
 
 fn main() {
-    // Must come first, before any thread exists (DEVELOPERS.md rule 1): the runtime re-executes
+    // Must come first, before any thread exists (docs/ARCHITECTURE.md, design rule 1): the runtime re-executes
     // this binary as the container's init.
     brisk_runtime::init::run_if_init();
 

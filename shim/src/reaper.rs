@@ -1,7 +1,7 @@
 //! Reaping. The shim is a child subreaper and the parent of every container process (the runtime
 //! spawns them with CLONE_PARENT), so it must wait for them, without stealing an exit status:
 //! tracked processes (inits and execs) are reaped only through their pidfd and their exit is
-//! attributed to them (DEVELOPERS.md rule 2); anything else is an orphan (a reparented grandchild,
+//! attributed to them (docs/ARCHITECTURE.md, design rule 2); anything else is an orphan (a reparented grandchild,
 //! a logging binary, a runtime helper) and is reaped by pid after a WNOWAIT peek.
 use std::sync::Arc;
 

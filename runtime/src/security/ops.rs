@@ -1,4 +1,4 @@
-//! The syscall boundary of [`super::finalize_process`] (DEVELOPERS.md rule 7): the order of calls is
+//! The syscall boundary of [`super::finalize_process`] (docs/ARCHITECTURE.md, design rule 7): the order of calls is
 //! decided in `mod.rs` against this trait; [`RealOps`] is the only implementation outside tests.
 
 use std::os::fd::OwnedFd;

@@ -97,21 +97,20 @@ pub fn parse_process(data: &[u8]) -> Result<(oci_spec::runtime::Process, Vec<Key
     check_capability_spellings(data, "process")?;
     // runc decodes into a Go struct whose `user` is a value, so a process.json without it means
     // uid 0, gid 0; oci-spec's Process requires the field.
+    // The member is appended before the closing brace, so every position before it (all of
+    // the file's own text) stays where it was for error messages.
     let (folded, _) = keys::fold(data, process_schema(), "");
     let with_user = match serde_json::from_slice::<serde_json::Value>(&folded) {
-        Ok(serde_json::Value::Object(mut obj)) if !obj.contains_key("user") => {
-            obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
-            Some(serde_json::to_vec(&serde_json::Value::Object(obj)).unwrap_or_default())
+        Ok(serde_json::Value::Object(obj)) if !obj.contains_key("user") => {
+            let end = data.iter().rposition(|b| *b == b'}').unwrap_or(data.len());
+            let mut d = data[..end].to_vec();
+            d.extend_from_slice(if obj.is_empty() { b"\"user\":{\"uid\":0,\"gid\":0}" } else { b",\"user\":{\"uid\":0,\"gid\":0}" });
+            d.extend_from_slice(&data[end..]);
+            Some(d)
         }
         _ => None,
     };
-    let (p, notes) = match &with_user {
-        // Positions in errors would point into the re-serialised text, so parse the original
-        // when it is complete.
-        Some(d) => parse_as(d, process_schema())?,
-        None => parse_as(data, process_schema())?,
-    };
-    Ok((p, notes))
+    parse_as(with_user.as_deref().unwrap_or(data), process_schema())
 }
 
 fn parse_as<T: serde::de::DeserializeOwned>(data: &[u8], schema: &'static Schema) -> Result<(T, Vec<KeyNote>), (String, String)> {
@@ -619,6 +618,17 @@ mod tests {
         let text = b"{\"ociVersion\": \"1.0.2\",\n \"Process\": {\"Cwd\": 5}}";
         let (field, msg) = parse(text).expect_err("bad cwd");
         assert_eq!(field, "process.cwd");
+        assert!(msg.contains("line 2 column"), "{msg}");
+    }
+
+    #[test]
+    fn process_json_defaults_user_and_folds_keys() {
+        let (p, notes) = parse_process(b"{\"Args\": [\"true\"], \"cwd\": \"/\"}").expect("parses");
+        assert_eq!(p.user().uid(), 0);
+        assert_eq!(p.args().as_deref(), Some(&["true".to_string()][..]));
+        assert!(notes.iter().any(|n| n.path == "Args"), "{notes:?}");
+        let (field, msg) = parse_process(b"{\"args\": [\"true\"],\n \"cwd\": 5}").expect_err("bad cwd");
+        assert_eq!(field, "cwd");
         assert!(msg.contains("line 2 column"), "{msg}");
     }
 

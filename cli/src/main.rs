@@ -276,13 +276,11 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     let mut process = match &process_file {
         Some(p) => {
             let data = fs::read(p).map_err(|source| CliError::Io { what: "read", path: p.into(), source })?;
-            let mut v: serde_json::Value = serde_json::from_slice(&data).map_err(|e| CliError::Other(format!("{p}: {e}")))?;
-            // runc decodes into a Go struct whose `user` is a value, so a process.json without it
-            // means uid 0, gid 0; oci-spec's Process requires the field.
-            if let Some(obj) = v.as_object_mut() {
-                obj.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
-            }
-            serde_json::from_value::<oci_spec::runtime::Process>(v).map_err(|e| CliError::Other(format!("{p}: {e}")))?
+            // The config parser's rules (keys matched as runc's Go decoder does, capability
+            // spelling, a missing `user` meaning uid 0), so process.json reads like config.json.
+            let (process, notes) = brisk_runtime::spec::parse_process(&data).map_err(|(field, msg)| CliError::Other(format!("{p}: {field}: {msg}")))?;
+            brisk_runtime::spec::log_notes(Path::new(p), &notes);
+            process
         }
         None => {
             if command.is_empty() {
@@ -329,6 +327,10 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     if !caps.is_empty() {
         let mut cs = process.capabilities().clone().unwrap_or_default();
         for cap in &caps {
+            // Spelled as the spec spells it, like config.json's (README "Differences from runc").
+            if !cap.starts_with("CAP_") || *cap != cap.to_ascii_uppercase() {
+                return Err(CliError::Usage(format!("--cap: {cap:?} is not a capability name: write {:?}", format!("CAP_{}", cap.to_ascii_uppercase().trim_start_matches("CAP_")))));
+            }
             let cap: oci_spec::runtime::Capability = cap.parse().map_err(|_| CliError::Usage(format!("--cap: unknown capability {cap:?}")))?;
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();

@@ -130,7 +130,13 @@ pub fn parse(args: &[String]) -> Result<(String, LinuxResources), UpdateError> {
                 Kind::Str => json!(raw),
             };
             set(&mut from_flags, pointer, v);
-        } else if matches!(name.as_str(), "kernel-memory" | "kernel-memory-tcp" | "l3-cache-schema" | "mem-bw-schema") {
+        } else if matches!(name.as_str(), "kernel-memory" | "kernel-memory-tcp") {
+            // runc 1.1.5 (update.go) parses these, warns and ignores them: kernel memory limits
+            // are deprecated and obsolete since Linux 5.4.
+            let raw = value()?;
+            ram_in_bytes(&raw).map_err(|reason| UpdateError::Flag { flag: name.clone(), reason })?;
+            log::warn!("--{name}: kernel memory settings are ignored and will be removed");
+        } else if matches!(name.as_str(), "l3-cache-schema" | "mem-bw-schema") {
             return Err(UpdateError::Flag { flag: name, reason: "not supported by brisk".into() });
         } else {
             return Err(UpdateError::Usage(format!("unknown flag {a:?}")));

@@ -74,6 +74,11 @@ pub fn run_all(kind: Kind, hooks: Option<&oci_spec::runtime::Hooks>, state_json:
 /// safe (a CLI process, a blocking thread of the shim that uses `Command`, or a single-threaded init).
 pub fn run(kind: Kind, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
+    // config.md: path is absolute (spec validation refuses anything else, naming the field).
+    // Command::new would search the runtime's PATH for a bare name, which runc never does.
+    if !hook.path().is_absolute() {
+        return Err(HookError::Spawn { kind: kind.name(), path, source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "hook path is not absolute") });
+    }
     let mut cmd = Command::new(hook.path());
     let args = hook.args().as_deref().unwrap_or_default();
     // args[0] is argv[0] (config.md: "args ... same semantics as IEEE Std 1003.1-2008 execv's argv").

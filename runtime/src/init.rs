@@ -118,6 +118,16 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
     }
     let mut fds = Fds { exec_fifo, console, pidfd, preserve, mounts: Vec::new() };
 
+    // Before joining anything, as runc's nsexec does: once in the container's mount namespace,
+    // /proc is the container's procfs, where this helper (outside its pid namespace) has no
+    // /proc/self (`exec -p` with Docker's oomScoreAdj failed with ENOENT), and a joined user
+    // namespace would drop the CAP_SYS_RESOURCE a negative value needs. Children inherit it.
+    if let Some(adj) = boot.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            let hint = if adj < 0 { " (a negative value needs CAP_SYS_RESOURCE, which this host's bounding set may lack)" } else { "" };
+            fail("set oomScoreAdj", format!("{adj}: {e}{hint}"))
+        })?;
+    }
     // Join namespaces. Open every path first: joining the mount namespace changes how later paths
     // resolve. The list is already in join order (user first, mnt last).
     let mut joins = Vec::new();
@@ -135,12 +145,6 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
         }
     }
     let process = boot.spec.process().clone().ok_or_else(|| fail("bootstrap", "no process"))?;
-    if let Some(adj) = process.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
-            let hint = if adj < 0 { " (a negative value needs CAP_SYS_RESOURCE, which this host's bounding set may lack)" } else { "" };
-            fail("set oomScoreAdj", format!("{adj}: {e}{hint}"))
-        })?;
-    }
     let mut clone_flags = boot.clone_flags;
     if clone_flags & libc::CLONE_NEWTIME as u64 != 0 {
         // Offsets can only be written before any process enters the namespace, so unshare (which
@@ -308,7 +312,9 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
         cgroup_mounts: &cgroup_mounts,
     };
     rootfs::prepare(&cfg).map_err(at("prepare rootfs"))?;
-    if crate::process::creates(spec, LinuxNamespaceType::Uts) {
+    // runc sets the hostname in the uts namespace the config names, new or joined by path (spec
+    // validation made sure there is one).
+    if has_ns(spec, LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
             nix::unistd::sethostname(h).map_err(at("sethostname"))?;
         }
@@ -329,7 +335,18 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     // their path still resolves in the runtime namespace.
     hooks::run_all(Kind::CreateContainer, spec.hooks().as_ref(), state.as_bytes()).map_err(at("createContainer hooks"))?;
 
-    rootfs::pivot(&cfg).map_err(at("pivot_root"))?;
+    // runc 1.1.5 (rootfs_linux.go prepareRootfs, standard_init_linux.go): without a mount
+    // namespace in the config the same mounts are made, then the root is entered with chroot
+    // instead of pivot_root (--no-pivot still moves it), and finalizeRootfs (readonly root,
+    // masked/readonly paths, /dev remount) is skipped. Unlike runc's init, brisk's runs in the
+    // helper's private mount namespace (process.rs protect_in_child), so these mounts never
+    // reach the host's namespace and go away with the container.
+    let own_mntns = has_ns(spec, LinuxNamespaceType::Mount);
+    if own_mntns || boot.no_pivot {
+        rootfs::pivot(&cfg).map_err(at("pivot_root"))?;
+    } else {
+        rootfs::chroot(&cfg).map_err(at("chroot"))?;
+    }
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
             let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
@@ -339,7 +356,9 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     if let Some(console) = &fds.console {
         setup_pty(console.as_fd(), &process, true)?;
     }
-    rootfs::finalize(&cfg).map_err(at("finalize rootfs"))?;
+    if own_mntns {
+        rootfs::finalize(&cfg).map_err(at("finalize rootfs"))?;
+    }
     if !boot.no_new_keyring {
         join_session_keyring(&boot.id)?;
     }
@@ -515,7 +534,7 @@ fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, seccomp: Option<&c
         // runc sets HOME from the container's /etc/passwd when the config does not.
         env.push(format!("HOME={}", home_of(process.user().uid()).unwrap_or_else(|| "/".into())));
     }
-    let path = lookup(&args[0], &env).ok_or_else(|| fail("exec", format!("{:?}: executable file not found in $PATH", args[0])))?;
+    let path = lookup(&args[0], &env).map_err(|m| fail("exec", m))?;
     let cstr = |s: &str| CString::new(s).map_err(|_| fail("exec", format!("{s:?} contains a NUL byte")));
     let exec = Exec {
         path: cstr(&path)?,
@@ -641,14 +660,61 @@ fn home_of(uid: u32) -> Option<String> {
     })
 }
 
-/// exec.LookPath in the container: a name with a slash is used as is; otherwise each $PATH entry of
-/// the process's environment (runc's default PATH when unset).
-fn lookup(name: &str, env: &[String]) -> Option<String> {
+/// Is `t` in the config's namespace list (new or joined by path)?
+fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == t))
+}
+
+/// runc's create-time program check (standard_init_linux.go): Go's exec.LookPath in the
+/// container, then faccessat2(X_OK, AT_EACCESS), which also catches a noexec mount. A name with a
+/// slash is used as is; otherwise each $PATH entry of the process's environment (runc's default
+/// PATH when unset). The messages carry runc's wording ("no such file or directory", "permission
+/// denied", "executable file not found in $PATH"), which podman and containerd map to exit codes
+/// 127 and 126.
+fn lookup(name: &str, env: &[String]) -> Result<String, String> {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if name.contains('/') {
-        return executable(Path::new(name)).then(|| name.to_string());
+    // exec.findExecutable: stat, then not a directory and some execute bit.
+    let find = |p: &Path| -> Result<(), std::io::Error> {
+        let m = fs::metadata(p)?;
+        if m.is_dir() || m.permissions().mode() & 0o111 == 0 {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(())
+    };
+    let found = if name.contains('/') {
+        find(Path::new(name)).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => format!("{name:?}: permission denied"),
+            _ => format!("{name:?}: stat {name}: {}", go_errno(&e)),
+        })?;
+        name.to_string()
+    } else {
+        let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        let mut hit = None;
+        for d in path.split(':') {
+            let p = Path::new(if d.is_empty() { "." } else { d }).join(name);
+            if find(&p).is_ok() {
+                hit = Some(p.to_string_lossy().into_owned());
+                break;
+            }
+        }
+        hit.ok_or_else(|| format!("{name:?}: executable file not found in $PATH"))?
+    };
+    let c = CString::new(found.as_str()).map_err(|_| format!("{found:?} contains a NUL byte"))?;
+    // SAFETY: faccessat2 reads the NUL-terminated path only.
+    let rc = unsafe { libc::syscall(libc::SYS_faccessat2, libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels before 5.8 lack faccessat2; runc then skips the check too (for root).
+        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) {
+            return Err(format!("{found:?}: {}", go_errno(&e)));
+        }
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path.split(':').map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name)).find(|p| executable(p)).map(|p| p.to_string_lossy().into_owned())
+    Ok(found)
+}
+
+/// An errno as Go prints it ("no such file or directory"): lower case, no "(os error N)".
+fn go_errno(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s);
+    s.to_lowercase()
 }

@@ -614,7 +614,11 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, extras: &Ex
     spec::validate_process(process, &config, "process")?;
     let bundle = spec::load(c.bundle())?;
     let mut spec = bundle.spec.clone();
-    spec.set_process(Some(process.clone()));
+    let mut exec_process = process.clone();
+    // runc 1.1.5 gives an exec'd process the container's oomScoreAdj (bootstrapData of the
+    // container config), whatever the exec's process.json says (Docker always sets it).
+    exec_process.set_oom_score_adj(bundle.spec.process().as_ref().and_then(|p| p.oom_score_adj()));
+    spec.set_process(Some(exec_process));
     let init_pidfd = sys::pidfd_verified(c.pid(), c.state.pid_start).map_err(|_| Error::ProcessGone { id: c.id().into(), pid: c.pid() })?;
     // Join every namespace in which the init differs from us (setns of one we are already in is
     // EINVAL for user namespaces, and pointless for the rest).

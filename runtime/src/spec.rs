@@ -7,9 +7,14 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::sync::OnceLock;
+
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::namespaces;
+
+pub mod keys;
+pub use keys::{KeyKind, KeyNote, Schema};
 
 /// The runtime-spec version brisk implements (what `state` and `features` report).
 pub const OCI_VERSION: &str = "1.2.0";
@@ -18,6 +23,8 @@ pub const OCI_VERSION: &str = "1.2.0";
 pub enum SpecError {
     #[error("bundle {path}: {source}")]
     Read { path: PathBuf, #[source] source: std::io::Error },
+    #[error("{path}: JSON specification file config.json not found (run `brisk spec` in the bundle directory to write a default one)")]
+    Missing { path: PathBuf },
     #[error("{path}: {field}: {message}")]
     Parse { path: PathBuf, field: String, message: String },
     #[error("{path}: {field}: {reason}")]
@@ -41,33 +48,173 @@ pub struct Bundle {
 
 /// Read `<bundle>/config.json`, parse it, and validate it (see [`validate`]).
 pub fn load(bundle: &Path) -> Result<Bundle, SpecError> {
-    let dir = std::path::absolute(bundle).map_err(|source| SpecError::Read { path: bundle.to_path_buf(), source })?;
+    // runc chdirs into the bundle and records os.Getwd(): a clean, symlink-free path (no
+    // trailing "/" from `--bundle ./`), which is what `state` then prints.
+    let dir = fs::canonicalize(bundle).map_err(|source| SpecError::Read { path: bundle.to_path_buf(), source })?;
     let path = dir.join("config.json");
-    let data = fs::read(&path).map_err(|source| SpecError::Read { path: path.clone(), source })?;
-    let (spec, unknown_fields) = parse(&data).map_err(|(field, message)| SpecError::Parse { path: path.clone(), field, message })?;
-    for f in &unknown_fields {
-        log::warn!("{}: unknown property {f} ignored (config.md \"Extensibility\")", path.display());
-    }
+    let data = fs::read(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => SpecError::Missing { path: path.clone() },
+        _ => SpecError::Read { path: path.clone(), source },
+    })?;
+    let (spec, notes) = parse(&data).map_err(|(field, message)| SpecError::Parse { path: path.clone(), field, message })?;
+    log_notes(&path, &notes);
+    let unknown_fields = notes.iter().filter(|n| matches!(n.kind, KeyKind::Unknown { .. })).map(|n| n.path.clone()).collect();
     let rootfs = validate(&spec, &dir, &path)?;
     Ok(Bundle { dir, spec, rootfs, unknown_fields })
 }
 
-/// Parse config.json bytes; on error return (field path, message). Unknown properties are returned.
-pub fn parse(data: &[u8]) -> Result<(Spec, Vec<String>), (String, String)> {
-    let mut unknown = Vec::new();
+/// Log what [`parse`] noticed about keys: a respelled key at debug level (runc reads it the same
+/// way), an unknown one as a warning with the nearest known key.
+pub fn log_notes(path: &Path, notes: &[KeyNote]) {
+    for n in notes {
+        match n.kind {
+            KeyKind::Respelled { .. } => log::debug!("{}: {n}", path.display()),
+            KeyKind::Unknown { .. } => log::warn!("{}: {n} (config.md \"Extensibility\")", path.display()),
+        }
+    }
+}
+
+fn spec_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(Schema::of::<Spec>)
+}
+
+fn process_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(Schema::of::<oci_spec::runtime::Process>)
+}
+
+/// Parse config.json bytes; on error return (field path, message with line and column). Keys are
+/// matched to fields as runc's Go decoder does (see [`keys`]); the notes say which keys were
+/// respelled and which are unknown (with a suggestion), for the caller to log or report.
+pub fn parse(data: &[u8]) -> Result<(Spec, Vec<KeyNote>), (String, String)> {
+    check_capability_spellings(data, "")?;
+    parse_as::<Spec>(data, spec_schema())
+}
+
+/// Parse an `exec --process` file (a bare process object) by the same rules as config.json.
+pub fn parse_process(data: &[u8]) -> Result<(oci_spec::runtime::Process, Vec<KeyNote>), (String, String)> {
+    check_capability_spellings(data, "process")?;
+    // runc decodes into a Go struct whose `user` is a value, so a process.json without it means
+    // uid 0, gid 0; oci-spec's Process requires the field.
+    // The member is appended before the closing brace, so every position before it (all of
+    // the file's own text) stays where it was for error messages.
+    let (folded, _) = keys::fold(data, process_schema(), "");
+    let with_user = match serde_json::from_slice::<serde_json::Value>(&folded) {
+        Ok(serde_json::Value::Object(obj)) if !obj.contains_key("user") => {
+            let end = data.iter().rposition(|b| *b == b'}').unwrap_or(data.len());
+            let mut d = data[..end].to_vec();
+            d.extend_from_slice(if obj.is_empty() { b"\"user\":{\"uid\":0,\"gid\":0}" } else { b",\"user\":{\"uid\":0,\"gid\":0}" });
+            d.extend_from_slice(&data[end..]);
+            Some(d)
+        }
+        _ => None,
+    };
+    parse_as(with_user.as_deref().unwrap_or(data), process_schema())
+}
+
+fn parse_as<T: serde::de::DeserializeOwned>(data: &[u8], schema: &'static Schema) -> Result<(T, Vec<KeyNote>), (String, String)> {
+    let (folded, mut notes) = keys::fold(data, schema, "");
+    let mut ignored = Vec::new();
     let mut track = serde_path_to_error::Track::new();
-    let mut jd = serde_json::Deserializer::from_slice(data);
+    let mut jd = serde_json::Deserializer::from_slice(&folded);
     let pd = serde_path_to_error::Deserializer::new(&mut jd, &mut track);
     // serde_ignored renders Option layers as "?"; drop them so the path reads like the JSON.
-    let res: Result<Spec, _> = serde_ignored::deserialize(pd, |p| unknown.push(p.to_string().replace(".?", "").trim_start_matches("?.").to_string()));
-    match res.and_then(|s| jd.end().map(|_| s)) {
-        Ok(spec) => Ok((spec, unknown)),
+    let res: Result<T, _> = serde_ignored::deserialize(pd, |p| ignored.push(p.to_string().replace(".?", "").trim_start_matches("?.").to_string()));
+    let value = match res.and_then(|s| jd.end().map(|_| s)) {
+        Ok(v) => v,
         Err(e) => {
             let field = track.path().to_string();
             let field = if field == "." || field.is_empty() { "config.json".to_string() } else { field };
-            Err((field, e.to_string()))
+            return Err((field, e.to_string()));
+        }
+    };
+    // serde decides what was ignored (a key the scanner could not place in a struct is still
+    // reported); the scanner's note adds the position and the suggestion when it has one.
+    let ignored: Vec<String> = ignored.iter().map(|p| bracket_path(p)).collect();
+    notes.retain(|n| matches!(n.kind, KeyKind::Respelled { .. }) || ignored.iter().any(|p| p.eq_ignore_ascii_case(&n.path)));
+    for p in ignored {
+        if !notes.iter().any(|n| n.path.eq_ignore_ascii_case(&p)) {
+            let (pattern, key) = keys::pattern_of(&p);
+            let suggestion = schema.fields(&pattern).and_then(|f| keys::suggest(&key, f));
+            notes.push(KeyNote { path: p, line: 0, column: 0, kind: KeyKind::Unknown { suggestion } });
         }
     }
+    Ok((value, notes))
+}
+
+/// `hooks.prestart.0.foo` (serde_ignored) as `hooks.prestart[0].foo` (how JSON paths read).
+fn bracket_path(p: &str) -> String {
+    let mut out = String::new();
+    for seg in p.split('.') {
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// Capability names must be spelled as the spec spells them (`CAP_NET_ADMIN`). runc 1.1.5 looks
+/// names up in a table of `CAP_*` names and ignores (with a warning) any other spelling, so
+/// `"net_admin"` silently loses the capability; oci-spec's parser instead accepts it and grants it.
+/// brisk refuses both readings: a config that quietly gets fewer or more capabilities than it
+/// says is a security surprise (README "Differences from runc").
+fn check_capability_spellings(data: &[u8], prefix: &str) -> Result<(), (String, String)> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return Ok(()) };
+    let (caps, field) = if prefix.is_empty() {
+        (v.get("process").and_then(|p| find_ci(p, "capabilities")), "process.capabilities")
+    } else {
+        (find_ci(&v, "capabilities"), "capabilities")
+    };
+    let Some(caps) = caps else { return Ok(()) };
+    for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+        let Some(items) = find_ci(caps, set).and_then(|l| l.as_array()) else { continue };
+        for (i, item) in items.iter().enumerate() {
+            let Some(name) = item.as_str() else { continue };
+            let upper = name.to_ascii_uppercase();
+            let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+            let known = crate::security::capability_index(&full).is_some();
+            if known && name == full {
+                continue;
+            }
+            let msg = if known {
+                format!("{name:?} is not a capability name: write {full:?} (runc 1.1.5 would ignore {name:?}, brisk refuses it)")
+            } else {
+                format!("unknown capability {name:?}")
+            };
+            return Err((format!("{field}.{set}[{i}]"), msg));
+        }
+    }
+    Ok(())
+}
+
+/// A member of a JSON object by Go's key rule (exact, else ignoring ASCII case).
+fn find_ci<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    let obj = v.as_object()?;
+    obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+/// filepath.Clean: drop "." and empty components and resolve ".." lexically.
+fn lexical_clean(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("/");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn invalid(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> SpecError {
@@ -87,14 +234,30 @@ pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, Spec
         return Err(invalid(path, "ociVersion", format!("{:?} is not a 1.x runtime-spec version", spec.version())));
     }
     let root = spec.root().as_ref().ok_or_else(|| invalid(path, "root", "missing"))?;
-    let rootfs = bundle.join(root.path());
-    let rootfs = fs::canonicalize(&rootfs)
-        .map_err(|e| invalid(path, "root.path", format!("{}: {e}", rootfs.display())))?;
+    let given = lexical_clean(&bundle.join(root.path()));
+    let rootfs = fs::canonicalize(&given)
+        .map_err(|e| invalid(path, "root.path", format!("{}: {e}", given.display())))?;
+    // runc 1.1.5 (configs/validate rootfs): the rootfs must be reachable without a symlink;
+    // "invalid rootfs: not an absolute path, or a symlink" otherwise.
+    if rootfs != given {
+        return Err(invalid(path, "root.path", format!("{} is not an absolute path, or a symlink (it resolves to {}; use that path)", given.display(), rootfs.display())));
+    }
     if !rootfs.is_dir() {
         return Err(invalid(path, "root.path", format!("{} is not a directory", rootfs.display())));
     }
     let process = spec.process().as_ref().ok_or_else(|| invalid(path, "process", "missing"))?;
     validate_process(process, path, "process")?;
+    if let Some(hooks) = spec.hooks() {
+        for kind in crate::hooks::Kind::ALL {
+            for (i, h) in kind.select(hooks).iter().enumerate() {
+                // config.md "POSIX-platform Hooks": path is absolute. A bare name would otherwise
+                // be looked up in the runtime's PATH, which runc never does (it fails the hook).
+                if !h.path().is_absolute() {
+                    return Err(invalid(path, format!("hooks.{}[{i}].path", kind.name()), format!("{:?} is not an absolute path", h.path().display().to_string())));
+                }
+            }
+        }
+    }
 
     for field in ["vm", "zos"] {
         let present = match field {
@@ -121,8 +284,16 @@ pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, Spec
     let has = |t: LinuxNamespaceType| nss.iter().any(|n| n.typ() == t);
     let creates = |t: LinuxNamespaceType| nss.iter().any(|n| n.typ() == t && n.path().is_none());
     if !has(LinuxNamespaceType::Mount) {
-        // runc refuses too: without a mount namespace every mount would land on the host.
-        return Err(invalid(path, "linux.namespaces", "a mount namespace is required"));
+        // runc 1.1.5 runs such a container (see rootfs::prepare for what it does then) but refuses
+        // masked and read-only paths, which cannot be applied without a private mount namespace
+        // (configs/validate security: "unable to restrict sys entries without a private MNT
+        // namespace").
+        if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(invalid(path, "linux.maskedPaths", "needs a mount namespace in linux.namespaces"));
+        }
+        if linux.readonly_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(invalid(path, "linux.readonlyPaths", "needs a mount namespace in linux.namespaces"));
+        }
     }
     // Id mappings belong to a user namespace brisk creates (config-linux.md "User namespace mappings").
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
@@ -147,11 +318,13 @@ pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, Spec
             }
         }
     }
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !creates(LinuxNamespaceType::Uts) {
-        return Err(invalid(path, "hostname", "setting the hostname needs a new uts namespace"));
+    // runc 1.1.5 (configs/validate hostname) asks for a uts entry in linux.namespaces, new or
+    // joined by path, and sets the hostname in whichever it is.
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(invalid(path, "hostname", "setting the hostname needs a uts namespace in linux.namespaces"));
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !creates(LinuxNamespaceType::Uts) {
-        return Err(invalid(path, "domainname", "setting the domainname needs a new uts namespace"));
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(invalid(path, "domainname", "setting the domainname needs a uts namespace in linux.namespaces"));
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
@@ -416,9 +589,62 @@ mod tests {
         let mut v = base();
         v["frobnicate"] = 1.into();
         v["process"]["wibble"] = true.into();
-        let (_, unknown) = parse(&serde_json::to_vec(&v).expect("json")).expect("parses");
-        assert!(unknown.iter().any(|u| u == "frobnicate"), "{unknown:?}");
-        assert!(unknown.iter().any(|u| u == "process.wibble"), "{unknown:?}");
+        v["process"]["cwdd"] = "/".into();
+        let (_, notes) = parse(&serde_json::to_vec(&v).expect("json")).expect("parses");
+        assert!(notes.iter().any(|u| u.path == "frobnicate" && u.kind == KeyKind::Unknown { suggestion: None }), "{notes:?}");
+        assert!(notes.iter().any(|u| u.path == "process.wibble"), "{notes:?}");
+        assert!(notes.iter().any(|u| u.path == "process.cwdd" && u.kind == KeyKind::Unknown { suggestion: Some("cwd") }), "{notes:?}");
+    }
+
+    #[test]
+    fn keys_match_fields_ignoring_case_like_go() {
+        let mut v = base();
+        v["Hooks"] = serde_json::json!({"postStop": [{"path": "/bin/true"}]});
+        v["root"] = serde_json::json!({"path": "/", "readOnly": true});
+        v["annotations"] = serde_json::json!({"readOnly": "data"});
+        let text = serde_json::to_vec_pretty(&v).expect("json");
+        let (spec, notes) = parse(&text).expect("parses");
+        assert_eq!(spec.root().as_ref().and_then(|r| r.readonly()), Some(true));
+        #[allow(deprecated)]
+        let post = spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default();
+        assert_eq!(post.len(), 1);
+        assert_eq!(spec.annotations().as_ref().and_then(|a| a.get("readOnly")).map(String::as_str), Some("data"));
+        assert!(notes.iter().all(|n| matches!(n.kind, KeyKind::Respelled { .. })), "{notes:?}");
+        assert!(notes.iter().any(|n| n.path == "root.readOnly" && n.line > 1), "{notes:?}");
+    }
+
+    #[test]
+    fn errors_keep_field_path_and_position_after_folding() {
+        let text = b"{\"ociVersion\": \"1.0.2\",\n \"Process\": {\"Cwd\": 5}}";
+        let (field, msg) = parse(text).expect_err("bad cwd");
+        assert_eq!(field, "process.cwd");
+        assert!(msg.contains("line 2 column"), "{msg}");
+    }
+
+    #[test]
+    fn process_json_defaults_user_and_folds_keys() {
+        let (p, notes) = parse_process(b"{\"Args\": [\"true\"], \"cwd\": \"/\"}").expect("parses");
+        assert_eq!(p.user().uid(), 0);
+        assert_eq!(p.args().as_deref(), Some(&["true".to_string()][..]));
+        assert!(notes.iter().any(|n| n.path == "Args"), "{notes:?}");
+        let (field, msg) = parse_process(b"{\"args\": [\"true\"],\n \"cwd\": 5}").expect_err("bad cwd");
+        assert_eq!(field, "cwd");
+        assert!(msg.contains("line 2 column"), "{msg}");
+    }
+
+    #[test]
+    fn capability_spelling_must_be_the_specs() {
+        for bad in ["net_admin", "NET_ADMIN", "cap_net_admin"] {
+            let mut v = base();
+            v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL", bad]});
+            let (field, msg) = parse(&serde_json::to_vec(&v).expect("json")).expect_err(bad);
+            assert_eq!(field, "process.capabilities.bounding[1]");
+            assert!(msg.contains("\"CAP_NET_ADMIN\""), "{msg}");
+        }
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_BOGUS"]});
+        let e = parse(&serde_json::to_vec(&v).expect("json")).expect_err("unknown");
+        assert!(e.1.contains("unknown capability"), "{e:?}");
     }
 
     #[test]

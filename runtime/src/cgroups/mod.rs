@@ -202,8 +202,12 @@ pub fn check_driver(p: Option<&Path>, id: &str, use_systemd: bool) -> Result<(),
 /// is applied, by [`create`] or [`update`], also naming the field.
 pub fn validate_resources(r: &LinuxResources) -> Result<(), (String, String)> {
     if let Some(m) = r.memory() {
+        #[allow(deprecated)]
         if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            return Err(("memory.kernel".into(), "kernel memory limits are deprecated and not supported (runc ignores them since 1.0.0-rc95; brisk refuses)".into()));
+            // Deprecated in the spec and obsolete since Linux 5.4; runc 1.1.5 warns and ignores
+            // them (specconv "Kernel memory settings are ignored"), at create and at update, and
+            // so does brisk: nothing ever writes memory.kmem.*.
+            log::warn!("linux.resources.memory.kernel/kernelTCP: kernel memory settings are ignored (deprecated; runc ignores them too)");
         }
         if m.swappiness().is_some_and(|s| s > 100) {
             return Err(("memory.swappiness".into(), format!("invalid value {} (valid range is 0-100)", m.swappiness().unwrap_or_default())));

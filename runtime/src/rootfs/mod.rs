@@ -92,6 +92,22 @@ pub fn pivot(cfg: &RootfsConfig<'_>) -> Result<(), RootfsError> {
     pivot_with(&mut RealSys::default(), cfg)
 }
 
+/// Without a mount namespace in the config, runc 1.1.5 enters the rootfs with chroot (its
+/// `chroot()`: chdir to the rootfs, chroot("."), chdir("/")) instead of pivot_root, then creates
+/// process.cwd as prepareRootfs does (finalize, which would otherwise, is skipped in that case).
+pub fn chroot(cfg: &RootfsConfig<'_>) -> Result<(), RootfsError> {
+    nix::unistd::chdir(cfg.rootfs).map_err(sys_err("chdir into", cfg.rootfs))?;
+    nix::unistd::chroot(".").map_err(sys_err("chroot", cfg.rootfs))?;
+    nix::unistd::chdir("/").map_err(sys_err("chdir", Path::new("/")))?;
+    let mut sys = RealSys::default();
+    sys.set_root(Path::new("/")).map_err(sys_err("open", Path::new("/")))?;
+    if let Some(cwd) = cfg.spec.process().as_ref().map(|p| p.cwd()) {
+        let res = resolve(&mut sys, cwd)?;
+        mkdir_all(&mut sys, &res.path, 0o755)?;
+    }
+    Ok(())
+}
+
 /// After pivot, when the process has a terminal: bind-mount the pty slave (a /dev/pts/N path inside
 /// the container) onto /dev/console.
 pub fn setup_console(slave: &Path) -> Result<(), RootfsError> {

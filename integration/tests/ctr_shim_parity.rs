@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brisk_integration::containerd::{shim_socket_hash, Containerd, Version, BRISK, RUNC};
+use brisk_integration::containerd::{shim_socket_hash, Containerd, Version, RUNC};
 use brisk_integration::ctr_matrix;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::Message;
@@ -26,7 +26,10 @@ use containerd_shim_protos::shim::shim::{
 
 /// The bundle containerd made for task `id`.
 fn bundle(cd: &Containerd, ns: &str, id: &str) -> PathBuf {
-    cd.state.join("io.containerd.runtime.v2.task").join(ns).join(id)
+    cd.state
+        .join("io.containerd.runtime.v2.task")
+        .join(ns)
+        .join(id)
 }
 
 /// The task service name each containerd speaks to its shims (2.x: v3; the runc shims of 1.6 and
@@ -63,7 +66,10 @@ fn read_fifo_until(f: &mut fs::File, want: &str, limit: Duration) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while start.elapsed() < limit && !String::from_utf8_lossy(&out).contains(want) {
-        let mut fds = [nix::poll::PollFd::new(f.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut fds = [nix::poll::PollFd::new(
+            f.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16));
         match f.read(&mut buf) {
             Ok(0) if !out.is_empty() => break,
@@ -192,14 +198,20 @@ fn shim_in_cgroup(version: Version, runtime: &str) {
             .map(|m| m.join(&rel))
             .collect()
     };
-    assert!(!dirs.is_empty(), "no pids/memory cgroup v1 hierarchy on this host");
+    assert!(
+        !dirs.is_empty(),
+        "no pids/memory cgroup v1 hierarchy on this host"
+    );
     for d in &dirs {
         fs::create_dir_all(d).unwrap_or_else(|e| panic!("creating {}: {e}", d.display()));
     }
     let bundle = cd.dir.join(format!("bundle-{id}"));
     fs::create_dir_all(&bundle).expect("bundle dir");
-    fs::write(bundle.join("config.json"), r#"{"ociVersion":"1.0.2","annotations":{}}"#)
-        .expect("config.json");
+    fs::write(
+        bundle.join("config.json"),
+        r#"{"ociVersion":"1.0.2","annotations":{}}"#,
+    )
+    .expect("config.json");
     let opts = RuncOptions {
         shim_cgroup: format!("/{rel}"),
         ..Default::default()
@@ -221,7 +233,10 @@ fn shim_in_cgroup(version: Version, runtime: &str) {
         .args(["-id", &id, "start"])
         .current_dir(&bundle)
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("TTRPC_ADDRESS", &cd.ttrpc_address)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -229,7 +244,10 @@ fn shim_in_cgroup(version: Version, runtime: &str) {
     if version != Version::V1_6 {
         cmd.env("GRPC_ADDRESS", &cd.address)
             .env("NAMESPACE", &cd.namespace)
-            .env("MAX_SHIM_VERSION", if version == Version::V1_7 { "2" } else { "3" });
+            .env(
+                "MAX_SHIM_VERSION",
+                if version == Version::V1_7 { "2" } else { "3" },
+            );
     }
     // containerd creates the bundle's `log` fifo and reads it before `start`; the runc shim's
     // server opens it for its stderr and exits without it.
@@ -244,7 +262,9 @@ fn shim_in_cgroup(version: Version, runtime: &str) {
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(&any.write_to_bytes().expect("Any")).expect("writing options");
+        stdin
+            .write_all(&any.write_to_bytes().expect("Any"))
+            .expect("writing options");
     }
     let out = child.wait_with_output().expect("start");
     assert!(
@@ -299,13 +319,23 @@ struct SecondNamespace<'a> {
 impl Drop for SecondNamespace<'_> {
     fn drop(&mut self) {
         let ns = self.ns.as_str();
-        let _ = self.cd.ctr(&["--namespace", ns, "task", "kill", "-s", "KILL", &self.id]);
-        let _ = brisk_integration::containerd::wait_for("ns2 task stop", Duration::from_secs(20), || {
-            let out = self.cd.ctr(&["--namespace", ns, "task", "ls"]);
-            Ok(!String::from_utf8_lossy(&out.stdout).contains("RUNNING"))
-        });
-        let _ = self.cd.ctr(&["--namespace", ns, "task", "delete", "-f", &self.id]);
-        let _ = self.cd.ctr(&["--namespace", ns, "containers", "delete", &self.id]);
+        let _ = self
+            .cd
+            .ctr(&["--namespace", ns, "task", "kill", "-s", "KILL", &self.id]);
+        let _ = brisk_integration::containerd::wait_for(
+            "ns2 task stop",
+            Duration::from_secs(20),
+            || {
+                let out = self.cd.ctr(&["--namespace", ns, "task", "ls"]);
+                Ok(!String::from_utf8_lossy(&out.stdout).contains("RUNNING"))
+            },
+        );
+        let _ = self
+            .cd
+            .ctr(&["--namespace", ns, "task", "delete", "-f", &self.id]);
+        let _ = self
+            .cd
+            .ctr(&["--namespace", ns, "containers", "delete", &self.id]);
         let addr = self.cd.address.to_string_lossy().into_owned();
         let _ = fs::remove_file(
             Path::new("/run/containerd/s").join(shim_socket_hash(&addr, ns, &self.id)),
@@ -360,10 +390,14 @@ fn same_id_two_namespaces_one_root(version: Version, runtime: &str) {
         String::from_utf8_lossy(&out.stderr),
         cd.log_tail(20)
     );
-    cd.wait_task_status(&id, "RUNNING").expect("first task running");
-    let ls = cd.ctr_ok(&["--namespace", &ns2, "task", "ls"]).expect("task ls in ns2");
+    cd.wait_task_status(&id, "RUNNING")
+        .expect("first task running");
+    let ls = cd
+        .ctr_ok(&["--namespace", &ns2, "task", "ls"])
+        .expect("task ls in ns2");
     assert!(
-        ls.lines().any(|l| l.starts_with(&id) && l.contains("RUNNING")),
+        ls.lines()
+            .any(|l| l.starts_with(&id) && l.contains("RUNNING")),
         "{runtime}: second task not running: {ls}"
     );
     for ns in [cd.namespace.as_str(), ns2.as_str()] {

@@ -70,7 +70,10 @@ mod tests {
         // Written by brisk before ShimCgroup and the namespace level existed.
         let old = r#"{"root":"/run/brisk-old","options":{"root":"/run/brisk-old","systemd_cgroup":false,"no_pivot_root":false,"no_new_keyring":false,"io_uid":0,"io_gid":0}}"#;
         std::fs::write(dir.as_path().join(SHIM_STATE_FILE), old).unwrap();
-        assert_eq!(recorded_root(dir.as_path(), "default"), PathBuf::from("/run/brisk-old"));
+        assert_eq!(
+            recorded_root(dir.as_path(), "default"),
+            PathBuf::from("/run/brisk-old")
+        );
         std::fs::remove_file(dir.as_path().join(SHIM_STATE_FILE)).unwrap();
         assert_eq!(
             recorded_root(dir.as_path(), "default"),

@@ -37,7 +37,11 @@ impl ShimOptions {
     /// `Root` itself; the root actually used is recorded in the bundle ([`crate::service::BundleRecord`]),
     /// which is how the `delete` action still finds state written there.
     pub fn state_root(&self, namespace: &str) -> PathBuf {
-        let root = if self.root.is_empty() { "/run/containerd/brisk" } else { self.root.as_str() };
+        let root = if self.root.is_empty() {
+            "/run/containerd/brisk"
+        } else {
+            self.root.as_str()
+        };
         Path::new(root).join(namespace)
     }
 }
@@ -254,8 +258,7 @@ pub fn parse_toml(body: &str) -> Result<ShimOptions, OptionsError> {
             "shimcgroup" => o.shim_cgroup = want_str(value)?,
             "binaryname" => log_binary_name(&want_str(value)?),
             // Known runc options brisk has no use for: accepted and ignored.
-            "criupath" | "criuimagepath" | "criuworkpath"
-            | "taskapiaddress" => {
+            "criupath" | "criuimagepath" | "criuworkpath" | "taskapiaddress" => {
                 want_str(value)?;
             }
             "taskapiversion" => {
@@ -469,7 +472,10 @@ mod tests {
         }
         // A string where a bool belongs is refused, naming the type.
         let err = parse_any(Some(&any(LEGACY_CREATE_OPTIONS_TYPE, vec![0x0a, 0x00]))).unwrap_err();
-        assert!(err.to_string().contains(LEGACY_CREATE_OPTIONS_TYPE), "{err}");
+        assert!(
+            err.to_string().contains(LEGACY_CREATE_OPTIONS_TYPE),
+            "{err}"
+        );
     }
 
     #[test]

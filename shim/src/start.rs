@@ -236,7 +236,9 @@ pub fn join_cgroup(pid: u32, path: &str, root: &Path) -> Result<(), StartError> 
         }
     }
     if joined == 0 {
-        return Err(bad("no cgroup v1 hierarchy has this cgroup (create it first)"));
+        return Err(bad(
+            "no cgroup v1 hierarchy has this cgroup (create it first)",
+        ));
     }
     Ok(())
 }
@@ -248,7 +250,9 @@ fn v1_hierarchies(mountinfo: &str) -> Vec<PathBuf> {
         .filter_map(|l| {
             let (pre, post) = l.split_once(" - ")?;
             (post.split(' ').next()? == "cgroup").then_some(())?;
-            pre.split(' ').nth(4).map(|m| PathBuf::from(unescape_octal(m)))
+            pre.split(' ')
+                .nth(4)
+                .map(|m| PathBuf::from(unescape_octal(m)))
         })
         .collect()
 }
@@ -259,7 +263,10 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {

@@ -1,10 +1,11 @@
 //! The brisk shim beside containerd's runc shim (`io.containerd.runc.v2`) where containerd's own
 //! Go client and test suite lean on runc-shim behaviour that `ctr` alone does not reach:
 //! * exec with a terminal the way `task.Exec(.., cio.NewCreator(cio.WithTerminal))` asks for it:
-//!   `ExecProcessRequest.terminal = true` with a process spec whose `terminal` is false;
+//!   `ExecProcessRequest.terminal = true` with a process spec whose `terminal` is false (and a
+//!   Create asking for a terminal the bundle's spec lacks, which both refuse);
 //! * `ShimCgroup` (containerd's TestShimInCgroup): the shim server joins that cgroup at `start`;
 //! * the old `containerd.linux.runc.CreateOptions` that the Go client (1.6, 1.7) sends runtimes whose
-//!   name does not start with `io.containerd.runc` (`ctr run --no-pivot`);
+//!   name does not start with `io.containerd.runc` (`ctr run --no-pivot`; 2.x sends the runc type);
 //! * the state layout `<Root>/<namespace>/<id>`: one Root holds the same id in two namespaces.
 
 use std::fs;
@@ -30,6 +31,21 @@ fn bundle(cd: &Containerd, ns: &str, id: &str) -> PathBuf {
         .join("io.containerd.runtime.v2.task")
         .join(ns)
         .join(id)
+}
+
+/// A ttrpc connection to the shim of task `id`: 1.x shims write the bundle's `address`,
+/// containerd 2.x records the shim's reply in `bootstrap.json`.
+fn shim_client(cd: &Containerd, id: &str) -> ttrpc::Client {
+    let b = bundle(cd, &cd.namespace, id);
+    let address = fs::read_to_string(b.join("address"))
+        .ok()
+        .or_else(|| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&fs::read(b.join("bootstrap.json")).ok()?).ok()?;
+            v["address"].as_str().map(str::to_string)
+        })
+        .expect("the shim address (bundle's address or bootstrap.json)");
+    ttrpc::Client::connect(address.trim()).expect("connecting to the shim")
 }
 
 /// The task service name each containerd speaks to its shims (2.x: v3; the runc shims of 1.6 and
@@ -94,14 +110,7 @@ fn exec_terminal_flag_from_request(version: Version, runtime: &str) {
     cd.wait_task_status(&id, "RUNNING").expect("task running");
 
     let b = bundle(&cd, &cd.namespace, &id);
-    // 1.x shims write `address`; containerd 2.x records the shim's reply in `bootstrap.json`.
-    let address = fs::read_to_string(b.join("address")).ok().or_else(|| {
-        let v: serde_json::Value =
-            serde_json::from_slice(&fs::read(b.join("bootstrap.json")).ok()?).ok()?;
-        v["address"].as_str().map(str::to_string)
-    });
-    let address = address.expect("the shim address (bundle's address or bootstrap.json)");
-    let client = ttrpc::Client::connect(address.trim()).expect("connecting to the shim");
+    let client = shim_client(&cd, &id);
     let config: serde_json::Value =
         serde_json::from_slice(&fs::read(b.join("config.json")).expect("config.json"))
             .expect("config.json is JSON");
@@ -406,7 +415,67 @@ fn same_id_two_namespaces_one_root(version: Version, runtime: &str) {
     }
 }
 
+/// CreateTaskRequest.terminal is not copied into the bundle's spec by the runc shim (only the exec
+/// path does that): it hands runc a console socket, and runc refuses one for a process without
+/// `terminal` ("cannot use console socket if runc will not detach or allocate tty"). brisk refuses
+/// the same request and says which setting disagrees.
+fn create_terminal_needs_spec_terminal(version: Version, runtime: &str) {
+    let (cd, image) = Containerd::with_busybox(version).expect("containerd with busybox");
+    let id = cd.new_id("host");
+    let mut args = cd.run_args(runtime, &["-d"], &image, &id);
+    args.extend(["sleep", "1000"]);
+    cd.ctr_ok(&args).expect("ctr run -d");
+    let client = shim_client(&cd, &id);
+    // A second container in the same shim (as a pod's containers share one), from a plain
+    // busybox bundle whose process.terminal is false.
+    let extra = brisk_integration::bundle::Bundle::new().args(&["sleep", "1000"]);
+    extra.write_config();
+    let fifo = cd.fifo_dir.join(format!("{id}-create-stdout"));
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let _reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("opening the stdout fifo");
+    let cid = cd.new_id("ttycreate");
+    let service = task_service(version);
+    let req = containerd_shim_protos::shim::shim::CreateTaskRequest {
+        id: cid.clone(),
+        bundle: extra.path().to_string_lossy().into_owned(),
+        terminal: true,
+        stdout: fifo.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let res: Result<containerd_shim_protos::shim::shim::CreateTaskResponse, String> =
+        call(&client, service, "Create", &req);
+    if res.is_ok() {
+        // Not expected; do not leave the container behind.
+        let kill = containerd_shim_protos::shim::shim::KillRequest {
+            id: cid.clone(),
+            signal: 9,
+            ..Default::default()
+        };
+        let _: Result<containerd_shim_protos::protobuf::well_known_types::empty::Empty, _> =
+            call(&client, service, "Kill", &kill);
+        let del = DeleteRequest {
+            id: cid.clone(),
+            ..Default::default()
+        };
+        let _: Result<containerd_shim_protos::shim::shim::DeleteResponse, _> =
+            call(&client, service, "Delete", &del);
+    }
+    let _ = fs::remove_file(&fifo);
+    let err = res.expect_err("a terminal without process.terminal was accepted");
+    let want = if runtime == RUNC {
+        "cannot use console socket"
+    } else {
+        "process.terminal false"
+    };
+    assert!(err.contains(want), "{runtime}: {err}");
+}
+
 ctr_matrix!(
+    create_terminal_needs_spec_terminal,
     exec_terminal_flag_from_request,
     shim_in_cgroup,
     legacy_create_options,

@@ -21,7 +21,7 @@ cri-deps:
 
 test-cri: cri-deps containerd-fetch
 	$(CARGO) build --release -p containerd-shim-brisk-v2
-	SHIM_BIN=$(CURDIR)/target/release $(CARGO) test -p brisk-integration --features cri --test cri_pods -- --test-threads=$(CRI_TEST_THREADS)
+	SHIM_BIN=$(CURDIR)/target/release $(CARGO) test -p brisk-integration --features cri --test cri_pods --test cri_options -- --test-threads=$(CRI_TEST_THREADS)
 
 test-cri-runc: cri-deps containerd-fetch
-	$(CARGO) test -p brisk-integration --features cri --test cri_pods -- --test-threads=$(CRI_TEST_THREADS) --skip brisk
+	$(CARGO) test -p brisk-integration --features cri --test cri_pods --test cri_options -- --test-threads=$(CRI_TEST_THREADS) --skip brisk

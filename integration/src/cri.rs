@@ -474,17 +474,20 @@ pub enum Trace {
 }
 
 /// CRI settings a test may change.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Clamp the sandbox's oom_score_adj (-998) to containerd's own. Needed
     /// where negative values cannot be set (no CAP_SYS_RESOURCE, as here).
     pub restrict_oom_score_adj: bool,
+    /// `key = value` lines for the brisk handler's `options` table (empty: no table).
+    pub brisk_options: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             restrict_oom_score_adj: true,
+            brisk_options: String::new(),
         }
     }
 }
@@ -1115,6 +1118,16 @@ pub fn cri_options(
     let pause = toml_str(pause::PAUSE_REF);
     let config_dir = containerd::workspace_dir().join("config/containerd");
     let restrict = settings.restrict_oom_score_adj;
+    let brisk_options = |table: &str| {
+        if settings.brisk_options.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "[plugins.\"{table}\".containerd.runtimes.brisk.options]\n{}\n",
+                settings.brisk_options
+            )
+        }
+    };
     // Shared by every release: on this host the bounding set lacks
     // CAP_SYS_RESOURCE, so CRI's negative oom_score_adj for the sandbox
     // (-998) must be clamped to containerd's own
@@ -1144,7 +1157,8 @@ pub fn cri_options(
                  \x20 bin_dir = {bin_dir}\n\
                  \x20 conf_dir = {conf_dir}\n\
                  \x20 max_conf_num = 1\n\
-                 # config/containerd/brisk-v2.toml, inlined (see the module doc)\n{body}"
+                 # config/containerd/brisk-v2.toml, inlined (see the module doc)\n{body}{opts}",
+                opts = brisk_options("io.containerd.grpc.v1.cri"),
             )
         }
         _ => {
@@ -1161,7 +1175,8 @@ pub fn cri_options(
                  \x20 max_conf_num = 1\n\
                  [plugins.\"io.containerd.grpc.v1.cri\"]\n\
                  \x20 stream_server_address = \"127.0.0.1\"\n\
-                 \x20 stream_server_port = \"0\"\n"
+                 \x20 stream_server_port = \"0\"\n{opts}",
+                opts = brisk_options("io.containerd.cri.v1.runtime"),
             )
         }
     };

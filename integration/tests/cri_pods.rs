@@ -507,6 +507,7 @@ fn sandbox_failure_says_why(version: Version, handler: &str) {
         version,
         Settings {
             restrict_oom_score_adj: false,
+            ..Settings::default()
         },
     )
     .unwrap_or_else(|e| panic!("CRI environment on containerd {version}: {e}"));

@@ -1,6 +1,8 @@
 //! Runtime options: `containerd.runc.v1.Options` (what ctr and containerd's runc-type runtimes send)
 //! or `runtimeoptions.v1.Options` whose `config_body` is TOML (what CRI sends for runtime types it
-//! does not know). Both end up as [`ShimOptions`].
+//! does not know), or the old `containerd.linux.runc.CreateOptions` that containerd's Go client
+//! (1.6, 1.7) sends runtimes whose name does not start with `io.containerd.runc` for task options
+//! such as `WithNoPivotRoot`, `WithShimCgroup`, `WithUIDOwner`. All end up as [`ShimOptions`].
 use std::path::{Path, PathBuf};
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
@@ -9,6 +11,8 @@ use containerd_shim_protos::shim::oci::Options as RuncOptions;
 
 pub const RUNC_OPTIONS_TYPE: &str = "containerd.runc.v1.Options";
 pub const RUNTIME_OPTIONS_TYPE: &str = "runtimeoptions.v1.Options";
+/// containerd's `runtime/linux/runctypes` CreateOptions (package `containerd.linux.runc`).
+pub const LEGACY_CREATE_OPTIONS_TYPE: &str = "containerd.linux.runc.CreateOptions";
 
 /// The options brisk uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -20,24 +24,32 @@ pub struct ShimOptions {
     pub no_new_keyring: bool,
     pub io_uid: u32,
     pub io_gid: u32,
+    /// A cgroup path (relative to each hierarchy's mount) the shim server is moved into at
+    /// `start`, as the runc shim does; empty: the shim stays where containerd started it.
+    #[serde(default)]
+    pub shim_cgroup: String,
 }
 
 impl ShimOptions {
-    /// The state root: `Root`, or /run/containerd/brisk/<namespace> (runc's shim uses
-    /// /run/containerd/runc/<namespace> the same way).
+    /// The state root: `<Root>/<namespace>`, with /run/containerd/brisk as the default `Root`.
+    /// runc's shim joins the namespace to `Root` the same way (default /run/containerd/runc), so
+    /// one `Root` holds the same container id in two namespaces. brisk before this layout used
+    /// `Root` itself; the root actually used is recorded in the bundle ([`crate::service::BundleRecord`]),
+    /// which is how the `delete` action still finds state written there.
     pub fn state_root(&self, namespace: &str) -> PathBuf {
-        if self.root.is_empty() {
-            Path::new("/run/containerd/brisk").join(namespace)
+        let root = if self.root.is_empty() {
+            "/run/containerd/brisk"
         } else {
-            PathBuf::from(&self.root)
-        }
+            self.root.as_str()
+        };
+        Path::new(root).join(namespace)
     }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionsError {
     #[error(
-        "options: unsupported type_url {0:?} (want {RUNC_OPTIONS_TYPE} or {RUNTIME_OPTIONS_TYPE})"
+        "options: unsupported type_url {0:?} (want {RUNC_OPTIONS_TYPE}, {RUNTIME_OPTIONS_TYPE} or {LEGACY_CREATE_OPTIONS_TYPE})"
     )]
     UnknownType(String),
     #[error("options: {type_url}: malformed protobuf: {reason}")]
@@ -58,7 +70,7 @@ fn type_name(type_url: &str) -> &str {
 pub fn is_options_any(a: &Any) -> bool {
     matches!(
         type_name(&a.type_url),
-        RUNC_OPTIONS_TYPE | RUNTIME_OPTIONS_TYPE
+        RUNC_OPTIONS_TYPE | RUNTIME_OPTIONS_TYPE | LEGACY_CREATE_OPTIONS_TYPE
     )
 }
 
@@ -75,7 +87,7 @@ pub fn parse_any(any: Option<&Any>) -> Result<ShimOptions, OptionsError> {
                     type_url: any.type_url.clone(),
                     reason: e.to_string(),
                 })?;
-            // binary_name names runc's binary; brisk never execs one, so it is ignored.
+            log_binary_name(&o.binary_name);
             Ok(ShimOptions {
                 root: o.root,
                 systemd_cgroup: o.systemd_cgroup,
@@ -83,6 +95,13 @@ pub fn parse_any(any: Option<&Any>) -> Result<ShimOptions, OptionsError> {
                 no_new_keyring: o.no_new_keyring,
                 io_uid: o.io_uid,
                 io_gid: o.io_gid,
+                shim_cgroup: o.shim_cgroup,
+            })
+        }
+        LEGACY_CREATE_OPTIONS_TYPE => {
+            decode_legacy_create_options(&any.value).map_err(|reason| OptionsError::Malformed {
+                type_url: any.type_url.clone(),
+                reason,
             })
         }
         RUNTIME_OPTIONS_TYPE => {
@@ -103,6 +122,46 @@ pub fn parse_any(any: Option<&Any>) -> Result<ShimOptions, OptionsError> {
         }
         _ => Err(OptionsError::UnknownType(any.type_url.clone())),
     }
+}
+
+/// BinaryName names the runc binary the runc shim execs; brisk runs containers in process and
+/// execs no runtime binary, so it is accepted and only logged.
+fn log_binary_name(name: &str) {
+    if !name.is_empty() {
+        log::debug!("options: BinaryName {name:?} ignored: brisk execs no runtime binary");
+    }
+}
+
+/// `containerd.linux.runc.CreateOptions` (containerd's runtime/linux/runctypes/runc.proto):
+/// `bool no_pivot_root = 1; bool open_tcp = 2; bool external_unix_sockets = 3; bool terminal = 4;
+/// bool file_locks = 5; repeated string empty_namespaces = 6; string cgroups_mode = 7;
+/// bool no_new_keyring = 8; string shim_cgroup = 9; uint32 io_uid = 10; uint32 io_gid = 11;
+/// string criu_work_path = 12; string criu_image_path = 13;`. Not among the generated protos, so
+/// decoded by field number. Fields 2-7, 12 and 13 are checkpoint/restore (CRIU) settings, which
+/// the runc shim also only uses for checkpoints; brisk has none, so they are read and dropped.
+fn decode_legacy_create_options(data: &[u8]) -> Result<ShimOptions, String> {
+    let mut is = CodedInputStream::from_bytes(data);
+    let mut o = ShimOptions::default();
+    let e = |e: containerd_shim_protos::protobuf::Error| e.to_string();
+    while let Some(tag) = is.read_raw_tag_or_eof().map_err(e)? {
+        let (field, wire) = (tag >> 3, tag & 7);
+        match (field, wire) {
+            (1, 0) => o.no_pivot_root = is.read_bool().map_err(e)?,
+            (8, 0) => o.no_new_keyring = is.read_bool().map_err(e)?,
+            (9, 2) => o.shim_cgroup = is.read_string().map_err(e)?,
+            (10, 0) => o.io_uid = is.read_uint32().map_err(e)?,
+            (11, 0) => o.io_gid = is.read_uint32().map_err(e)?,
+            (1 | 8 | 9 | 10 | 11, w) => {
+                return Err(format!("field {field}: unexpected wire type {w}"));
+            }
+            (_, w) => {
+                let wt = containerd_shim_protos::protobuf::rt::WireType::new(w)
+                    .ok_or_else(|| format!("field {field}: bad wire type {w}"))?;
+                is.skip_field(wt).map_err(e)?;
+            }
+        }
+    }
+    Ok(o)
 }
 
 /// `message Options { string type_url = 1; string config_path = 2; string config_body = 3; }`
@@ -196,9 +255,10 @@ pub fn parse_toml(body: &str) -> Result<ShimOptions, OptionsError> {
             "nonewkeyring" => o.no_new_keyring = want_bool(value)?,
             "iouid" => o.io_uid = want_u32(value)?,
             "iogid" => o.io_gid = want_u32(value)?,
+            "shimcgroup" => o.shim_cgroup = want_str(value)?,
+            "binaryname" => log_binary_name(&want_str(value)?),
             // Known runc options brisk has no use for: accepted and ignored.
-            "binaryname" | "shimcgroup" | "criupath" | "criuimagepath" | "criuworkpath"
-            | "taskapiaddress" => {
+            "criupath" | "criuimagepath" | "criuworkpath" | "taskapiaddress" => {
                 want_str(value)?;
             }
             "taskapiversion" => {
@@ -306,6 +366,7 @@ mod tests {
             no_pivot_root: true,
             io_uid: 1000,
             io_gid: 1001,
+            shim_cgroup: "/brisk/shim".into(),
             ..Default::default()
         };
         for url in [
@@ -321,10 +382,15 @@ mod tests {
                     no_pivot_root: true,
                     no_new_keyring: false,
                     io_uid: 1000,
-                    io_gid: 1001
+                    io_gid: 1001,
+                    shim_cgroup: "/brisk/shim".into(),
                 }
             );
-            assert_eq!(got.state_root("default"), PathBuf::from("/run/brisk-test"));
+            // runc's shim layout: <Root>/<namespace>/<id>.
+            assert_eq!(
+                got.state_root("default"),
+                PathBuf::from("/run/brisk-test/default")
+            );
         }
     }
 
@@ -371,6 +437,51 @@ mod tests {
         );
         assert!(parse_toml("Root = \"unterminated").is_err());
         assert!(parse_toml("[section]").is_err());
+    }
+
+    #[test]
+    fn legacy_create_options() {
+        // CreateOptions{no_pivot_root: true, empty_namespaces: ["x"], shim_cgroup: "/cg",
+        // io_uid: 1000, io_gid: 300, criu_image_path: "/i"}, as Go's proto.Marshal writes it.
+        let v = [
+            &[0x08, 0x01][..],
+            &[0x32, 0x01, b'x'],
+            &[0x4a, 0x03, b'/', b'c', b'g'],
+            &[0x50, 0xe8, 0x07],
+            &[0x58, 0xac, 0x02],
+            &[0x6a, 0x02, b'/', b'i'],
+        ]
+        .concat();
+        for url in [
+            LEGACY_CREATE_OPTIONS_TYPE,
+            "type.googleapis.com/containerd.linux.runc.CreateOptions",
+        ] {
+            let a = any(url, v.clone());
+            assert!(is_options_any(&a));
+            let o = parse_any(Some(&a)).unwrap();
+            assert_eq!(
+                o,
+                ShimOptions {
+                    no_pivot_root: true,
+                    shim_cgroup: "/cg".into(),
+                    io_uid: 1000,
+                    io_gid: 300,
+                    ..Default::default()
+                }
+            );
+        }
+        // A string where a bool belongs is refused, naming the type.
+        let err = parse_any(Some(&any(LEGACY_CREATE_OPTIONS_TYPE, vec![0x0a, 0x00]))).unwrap_err();
+        assert!(
+            err.to_string().contains(LEGACY_CREATE_OPTIONS_TYPE),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn toml_shim_cgroup_and_binary_name() {
+        let o = parse_toml("BinaryName = \"/usr/bin/crun\"\nShimCgroup = \"/shims\"\n").unwrap();
+        assert_eq!(o.shim_cgroup, "/shims");
     }
 
     #[test]

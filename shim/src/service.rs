@@ -531,6 +531,7 @@ impl Service {
         let root = opts.state_root(&ns);
         let bundle = PathBuf::from(&req.bundle);
         let spec = stdio::parse(&req.stdin, &req.stdout, &req.stderr, req.terminal)?;
+        check_create_terminal(&bundle, req.terminal)?;
         let record = BundleRecord {
             root: root.clone(),
             options: opts.clone(),
@@ -952,11 +953,15 @@ impl Service {
                 field: "spec",
                 reason: "missing process spec".into(),
             })?;
-        let process: oci_spec::runtime::Process =
+        let mut process: oci_spec::runtime::Process =
             serde_json::from_slice(&any.value).map_err(|e| ShimError::InvalidArgument {
                 field: "spec",
                 reason: format!("process spec ({}) is not valid JSON: {e}", any.type_url),
             })?;
+        // The request's flag decides, as in containerd's runc shim (pkg/process/init.go exec:
+        // `spec.Terminal = r.Terminal`): the Go client sends `terminal: true` with a process spec
+        // that says false (`task.Exec(.., cio.NewCreator(cio.WithTerminal))`).
+        process.set_terminal(Some(req.terminal));
         let stdio = stdio::parse(&req.stdin, &req.stdout, &req.stderr, req.terminal)?;
         let mut t = self.shared.lock();
         let e = t
@@ -1199,6 +1204,34 @@ impl Service {
             ..Default::default()
         })
     }
+}
+
+/// For the init process the bundle's `process.terminal` is what the runtime acts on; containerd's
+/// runc shim does not rewrite it from CreateTaskRequest.terminal (it only hands runc a console
+/// socket), and runc refuses a console socket without `process.terminal` ("cannot use console
+/// socket if runc will not detach or allocate tty"). Refused here the same way, with a message
+/// naming both, instead of a console socket that never receives a pty. The opposite mismatch is
+/// refused by the runtime (`process.terminal` needs a console socket).
+fn check_create_terminal(bundle: &Path, terminal: bool) -> Result<()> {
+    if !terminal {
+        return Ok(());
+    }
+    let path = bundle.join("config.json");
+    let in_spec = std::fs::read(&path)
+        .ok()
+        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+        .and_then(|v| v.pointer("/process/terminal")?.as_bool())
+        .unwrap_or(false);
+    if in_spec {
+        return Ok(());
+    }
+    Err(ShimError::InvalidArgument {
+        field: "terminal",
+        reason: format!(
+            "the request asks for a terminal but {} has process.terminal false (runc: cannot use console socket if runc will not detach or allocate tty)",
+            path.display()
+        ),
+    })
 }
 
 fn delete_response(exit: ExitInfo) -> DeleteResponse {

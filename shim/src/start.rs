@@ -16,6 +16,7 @@ use crate::bootstrap::{self, LegacyEnv};
 pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
 pub const DEFAULT_SOCKET_DIR: &str = "/run/containerd/s";
 const MAX_INPUT: u64 = 10 << 20;
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,6 +29,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("start: ShimCgroup {path:?}: {reason}")]
+    ShimCgroup { path: String, reason: String },
 }
 
 fn io<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StartError + 'a {
@@ -177,7 +180,20 @@ fn spawn_server(
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(io("start shim server", &exe))?;
+    let mut child = cmd.spawn().map_err(io("start shim server", &exe))?;
+    // ShimCgroup: the runc shim moves its server into that cgroup right after starting it
+    // (cmd/containerd-shim-runc-v2 manager StartShim); options it cannot read are ignored there.
+    let shim_cgroup = crate::options::parse_any(params.options.as_ref())
+        .map(|o| o.shim_cgroup)
+        .unwrap_or_default();
+    if !shim_cgroup.is_empty() {
+        if let Err(e) = join_cgroup(child.id(), &shim_cgroup, Path::new(CGROUP_ROOT)) {
+            // As the runc shim does on this error: the server must not outlive a failed start.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    }
     let _ =
         crate::service::write_atomic(&bundle.join("shim.pid"), child.id().to_string().as_bytes());
     // Not waited for: it outlives this process and is reparented.
@@ -185,9 +201,111 @@ fn spawn_server(
     Ok(())
 }
 
+/// Move `pid` into cgroup `path` as containerd's cgroups library does for the runc shim: on a
+/// cgroup v2 host (`<root>/cgroup.controllers` exists) `<root>/<path>/cgroup.procs`; otherwise the
+/// v1 way, `cgroup.procs` of `<path>` in every v1 hierarchy that has it (hierarchies without it are
+/// skipped, none having it is an error; the hybrid layout's unified mount is not a v1 hierarchy
+/// and is left alone, as cgroup1.Load does).
+pub fn join_cgroup(pid: u32, path: &str, root: &Path) -> Result<(), StartError> {
+    let bad = |reason: &str| StartError::ShimCgroup {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    };
+    let rel = Path::new(path.trim_start_matches('/'));
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(bad("must be a cgroup path without . or .. components"));
+    }
+    let write = |dir: &Path| {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).map_err(io("join shim cgroup", &procs))
+    };
+    if root.join("cgroup.controllers").exists() {
+        return write(&root.join(rel));
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(io("read", Path::new("/proc/self/mountinfo")))?;
+    let mut joined = 0;
+    for mnt in v1_hierarchies(&info).iter().filter(|m| m.starts_with(root)) {
+        let dir = mnt.join(rel);
+        if dir.is_dir() {
+            write(&dir)?;
+            joined += 1;
+        }
+    }
+    if joined == 0 {
+        return Err(bad(
+            "no cgroup v1 hierarchy has this cgroup (create it first)",
+        ));
+    }
+    Ok(())
+}
+
+/// Mount points of cgroup v1 hierarchies (fstype `cgroup`) in a mountinfo text.
+fn v1_hierarchies(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            (post.split(' ').next()? == "cgroup").then_some(())?;
+            pre.split(' ')
+                .nth(4)
+                .map(|m| PathBuf::from(unescape_octal(m)))
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo (proc(5)).
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_hierarchies_from_mountinfo() {
+        let info = "30 24 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw\n\
+                    31 24 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                    32 24 0:28 / /sys/fs/cgroup/a\\040b rw - cgroup cgroup rw,name=x\n\
+                    33 24 0:29 / /proc rw - proc proc rw\n";
+        assert_eq!(
+            v1_hierarchies(info),
+            vec![
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"),
+                PathBuf::from("/sys/fs/cgroup/a b")
+            ]
+        );
+    }
+
+    #[test]
+    fn shim_cgroup_path_is_checked() {
+        let root = Path::new("/nonexistent-cgroup-root");
+        for bad in ["/a/../b", "./a"] {
+            let e = join_cgroup(1, bad, root).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        let e = join_cgroup(1, "/missing", root).unwrap_err();
+        assert!(e.to_string().contains("/missing"), "{e}");
+    }
 
     #[test]
     fn pods_share_a_group() {

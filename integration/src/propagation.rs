@@ -60,7 +60,7 @@ impl Drop for SharedVolume {
         // Deepest first; MNT_DETACH also copes with a mount still busy in a dying container. A
         // propagated mount can appear more than once (stacked): repeat until none is left.
         for _ in 0..8 {
-            let mut under: Vec<PathBuf> = host_mount_points().into_iter().filter(|m| m.starts_with(self.dir.path())).collect();
+            let mut under = crate::containerd::mounts_under(self.dir.path());
             if under.is_empty() {
                 break;
             }
@@ -73,18 +73,10 @@ impl Drop for SharedVolume {
     }
 }
 
-/// Mount points of this process's mount namespace (the host's), decoded.
-pub fn host_mount_points() -> Vec<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").expect("reading /proc/self/mountinfo");
-    info.lines().filter_map(|l| l.split_whitespace().nth(4)).map(|p| PathBuf::from(unescape(p))).collect()
-}
-
 /// The host's mountinfo line of the mount at `path`, if something is mounted exactly there.
 pub fn mount_of(path: &Path) -> Option<String> {
     let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().rev().find(|l| l.split_whitespace().nth(4).is_some_and(|p| Path::new(&unescape(p)) == path)).map(str::to_owned)
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    // The last one: the mount on top, as path lookup sees it. The fixture's paths (tempfile names)
+    // have nothing mountinfo escapes.
+    info.lines().rev().find(|l| l.split_whitespace().nth(4).is_some_and(|p| Path::new(p) == path)).map(str::to_owned)
 }

@@ -463,7 +463,7 @@ mv $out.result.tmp $out.result
 "#;
 
 /// Capabilities the attacker adds to the defaults so that the target's `PR_SET_DUMPABLE 0` does not
-/// hide it and the defence underneath (ETXTBSY, the read-only bind) is what gets tested.
+/// hide it and the defence underneath (ETXTBSY, the read-only mount) is what gets tested.
 pub const ATTACKER_CAPS: &[&str] = &["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE"];
 
 /// Wait for the attacker's steps 1-2 report in `ctl` and return it.
@@ -484,8 +484,9 @@ pub fn finish(ctl: &Path, tag: &str) -> String {
 
 /// The common verdict: the binary copy is unchanged, nothing was opened for writing while the
 /// target ran, and the held fd could not be written through. `brisk` adds brisk's own defence:
-/// its helper runs from a read-only bind mount of its binary, so even with CAP_SYS_PTRACE the held
-/// exe cannot be reopened for writing (runc's memfd copy can be, but is sealed).
+/// its helper runs from its binary opened in a detached read-only overlayfs, so even with
+/// CAP_SYS_PTRACE the held exe cannot be reopened for writing (runc's memfd copy can be, but is
+/// sealed).
 pub fn assert_blocked(label: &str, brisk: bool, copy: &BinaryCopy, grab: &str, result: &str) {
     eprintln!("RESULT {label}:\n--- grab\n{grab}--- result\n{result}");
     assert_eq!(copy.hash(), copy.original_hash(), "CVE-2019-5736: the runtime binary copy was modified!\n{grab}\n{result}");
@@ -524,8 +525,9 @@ pub fn hold() -> (Decision, std::sync::mpsc::Receiver<u32>, std::sync::mpsc::Sen
 }
 
 /// Host-side proof that process `host_pid` executes `copy`: its `/proc/<pid>/exe` is the same
-/// inode (a bind mount of the copy, as brisk's helper and runc's bindfd use) or has the same
-/// content (runc's memfd clone). Says which, or why not.
+/// inode (a bind mount of the copy, as runc's bindfd uses), the copy seen through an overlayfs
+/// (same inode number on the overlay's own device, as brisk's helper and runc 1.2's exeseal use)
+/// or has the same content (runc's memfd clone). Says which, or why not.
 pub fn exe_is_copy(host_pid: i32, copy: &BinaryCopy) -> Result<&'static str, String> {
     use std::os::unix::fs::MetadataExt;
     let exe = format!("/proc/{host_pid}/exe");
@@ -533,6 +535,10 @@ pub fn exe_is_copy(host_pid: i32, copy: &BinaryCopy) -> Result<&'static str, Str
     let want = fs::metadata(copy.path()).map_err(|e| format!("stat {}: {e}", copy.path().display()))?;
     if (got.dev(), got.ino()) == (want.dev(), want.ino()) {
         return Ok("the copy's inode");
+    }
+    let overlay = nix::sys::statfs::statfs(exe.as_str()).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC);
+    if overlay && got.ino() == want.ino() && got.len() == want.len() {
+        return Ok("the copy through an overlayfs");
     }
     let data = fs::read(&exe).map_err(|e| format!("reading {exe}: {e}"))?;
     let hash: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();

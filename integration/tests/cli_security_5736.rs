@@ -21,14 +21,15 @@
 //! with an unknown argument, blocks writing its usage error until the test drains the pipe.
 //!
 //! Results (recorded from runs on this host, kernel 6.18, Debian runc 1.1.5+ds1-1+deb12u1):
-//! * `attack_5736_while_created` — runc 1.1.5: blocked, brisk: blocked. Both: opening the live
-//!   exe for writing fails with ETXTBSY; the held exe reopened for writing after the binary stops
-//!   running fails with EROFS (brisk: read-only bind mount of its binary; Debian's runc build
-//!   likewise runs its init from a read-only mount — `readlink` shows "/" for both).
+//! * `attack_5736_while_created` — runc 1.1.5: blocked, brisk: blocked. runc: opening the live exe
+//!   for writing fails with ETXTBSY, the held exe reopened for writing after the binary stops
+//!   running fails with EROFS (Debian's runc build runs its init from a read-only bind mount;
+//!   `readlink` shows "/"). brisk: both fail with EROFS — its helper is exec'd from the binary
+//!   opened in a detached read-only overlayfs (`readlink` shows "/brisk").
 //! * `attack_5736_while_created_default_caps` — runc 1.1.5: blocked, brisk: blocked (without
 //!   CAP_SYS_PTRACE the non-dumpable init's exe cannot even be opened: EACCES).
 //! * `attack_5736_held_at_start_execve`, `attack_5736_held_at_exec_execve` — runc 1.1.5: blocked,
-//!   brisk: blocked (ETXTBSY while held, EROFS on the reopen). A seccomp agent (the test) holds the
+//!   brisk: blocked (runc: ETXTBSY while held, brisk: EROFS; both EROFS on the reopen). A seccomp agent (the test) holds the
 //!   runtime's final execve — in the init at `start`, in the exec'd process at `exec` — so the
 //!   runtime binary stays inside the container, deterministically, while the attacker works.
 //! * `attack_5736_shebang_entrypoint`, `attack_5736_shebang_exec` — runc 1.1.5: blocked, brisk:
@@ -153,7 +154,7 @@ fn spawn_on_pipe(rt: &RuntimeUnderTest, args: &[&str], w: &std::os::fd::OwnedFd)
     rt.command().args(args).stdin(Stdio::null()).stdout(out).stderr(err).spawn().expect("spawn runtime")
 }
 
-// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (ETXTBSY, then EROFS).
+// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (EROFS, then EROFS).
 fn attack_5736_while_created(kind: Kind) {
     let (rt, copy) = attack::runtime_with_copy(kind);
     let a = Attacker::start(&rt);
@@ -206,7 +207,7 @@ fn with_execve_agent(v: Bundle, sock: &std::path::Path) -> Bundle {
     v.set("/linux/seccomp", attack::execve_notify_seccomp(sock))
 }
 
-// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (ETXTBSY, then EROFS).
+// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (EROFS, then EROFS).
 //
 // `start`: the init, still the runtime binary, is held inside its final execve by the seccomp
 // agent while the attacker opens its exe.
@@ -244,7 +245,7 @@ fn attack_5736_held_at_start_execve(kind: Kind) {
     drop(agent);
 }
 
-// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (ETXTBSY, then EROFS).
+// runc 1.1.5: blocked (ETXTBSY, then EROFS), brisk: blocked (EROFS, then EROFS).
 //
 // `exec`: the exec'd process, still the runtime binary inside the container, is held inside its
 // final execve while the attacker opens its exe.

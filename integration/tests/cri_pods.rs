@@ -11,6 +11,7 @@ use brisk_integration::cni;
 use brisk_integration::containerd::Version;
 use brisk_integration::cri::{self as cri_env, v1 as cri, CriEnv, CriError, Settings, Trace};
 use brisk_integration::cri_matrix;
+use brisk_integration::propagation::{mount_of, SharedVolume};
 
 fn start(version: Version) -> CriEnv {
     CriEnv::start(version)
@@ -543,10 +544,61 @@ fn sandbox_failure_says_why(version: Version, handler: &str) {
     finish(env);
 }
 
+/// critest's "mount with 'rshared' should support propagation from host to container and vice
+/// versa" (Kubernetes' `mountPropagation: Bidirectional`, which every CSI node plugin needs): a
+/// host path that is a shared mount, mounted PROPAGATION_BIDIRECTIONAL into a privileged
+/// container. A mount the host makes under it after the start must show in the container, and a
+/// mount the container makes under it must show on the host. runc: both ways on every version;
+/// brisk before its init helper stopped using a private mount namespace: host → container only.
+fn mount_propagation_bidirectional(version: Version, handler: &str) {
+    // Declared first, dropped last: the containers are gone before its mounts are detached.
+    let vol = SharedVolume::new();
+    let env = start(version);
+    let mut pod = ok(&env, "pod config", env.pod_config("propagation", true));
+    // CRI refuses a privileged container in an unprivileged sandbox.
+    if let Some(sc) = pod.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+        sc.privileged = true;
+    }
+    let pod_id = ok(&env, &format!("RunPodSandbox handler {handler}"), env.run_pod(&pod, handler));
+    let host = vol.path().to_string_lossy().into_owned();
+    let mut c = env.container_config("csi", &["sh", "-c", "echo ready; exec sleep 1000"], &pod);
+    c.mounts = vec![cri::Mount {
+        container_path: host.clone(),
+        host_path: host.clone(),
+        propagation: cri::MountPropagation::PropagationBidirectional as i32,
+        ..Default::default()
+    }];
+    if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+        sc.privileged = true;
+    }
+    let cid = ok(&env, "Create/StartContainer", env.start_container(&pod_id, &c, &pod));
+    let cs = ok(&env, "ContainerStatus", env.cri.container_status(&cid));
+    let props: Vec<i32> = cs.mounts.iter().filter(|m| m.container_path == host).map(|m| m.propagation).collect();
+    assert_eq!(props, vec![cri::MountPropagation::PropagationBidirectional as i32], "{cs:?}");
+
+    vol.host_mount("from-host", "host-marker", "from-host\n");
+    let r = ok(&env, "ExecSync cat", env.cri.exec_sync(&cid, &["cat", &format!("{host}/from-host/host-marker")], 30));
+    assert_eq!((r.exit_code, stdout(&r).as_str()), (0, "from-host\n"), "a mount made on the host after the start is not in the container: {r:?}");
+
+    let mount_inside = format!("mkdir -p {host}/from-ctr && mount -t tmpfs -o size=1m brisk-prop-ctr {host}/from-ctr && echo from-container > {host}/from-ctr/ctr-marker");
+    let r = ok(&env, "ExecSync mount", env.cri.exec_sync(&cid, &["sh", "-c", &mount_inside], 30));
+    assert_eq!(r.exit_code, 0, "mounting inside the privileged container failed: {r:?}");
+    let from_ctr = vol.path().join("from-ctr");
+    let seen = std::fs::read_to_string(from_ctr.join("ctr-marker")).ok();
+    eprintln!("RESULT {version} {handler}: container -> host: {seen:?}, host mount there: {:?}", mount_of(&from_ctr));
+    assert!(mount_of(&from_ctr).is_some(), "a mount made in the container under the Bidirectional volume is not on the host");
+    assert_eq!(seen.as_deref(), Some("from-container\n"), "the host does not see the container's tmpfs at {}", from_ctr.display());
+
+    stop_and_remove_pod(&env, &pod_id);
+    finish(env);
+    drop(vol);
+}
+
 cri_matrix!(
     host_network_pod,
     cni_pod,
     stats,
     oom_killed,
-    sandbox_failure_says_why
+    sandbox_failure_says_why,
+    mount_propagation_bidirectional
 );

@@ -15,8 +15,8 @@
 //! absolute busybox rootfs (`bundle::Bundle`); ctr 1.6.20, 1.7.24 and 2.1.9 all accept that.
 //!
 //! A always runs on the runc shim. Had it run on the brisk shim, A's own shim would execute the
-//! brisk copy for A's whole life, so ETXTBSY would stop step 3 and the read-only bind would never
-//! be tested. For the same reason V is deleted (its shim exits) before step 3, and the test checks
+//! brisk copy for A's whole life, so ETXTBSY would stop step 3 and the read-only overlayfs would
+//! never be tested. For the same reason V is deleted (its shim exits) before step 3, and the test checks
 //! from the host that the copy has become writable before letting the attacker go on.
 //!
 //! Each window is held deterministically:
@@ -35,21 +35,22 @@
 //!
 //! Results (recorded from runs on this host, kernel 6.18.44, Debian runc 1.1.5+ds1-1+deb12u1; the
 //! same on containerd 1.6.20, 1.7.24 and 2.1.9):
-//! * `attack_5736_ctr_create` — runc shim: blocked, brisk shim: blocked. Both: opening the live exe
-//!   for writing fails with ETXTBSY; the held exe reopened for writing after V and its shim are
-//!   gone fails with EROFS (brisk: its helper runs from a read-only bind mount of the shim binary;
-//!   Debian's runc 1.1.5 likewise runs `runc init` from a read-only bind mount).
+//! * `attack_5736_ctr_create` — runc shim: blocked, brisk shim: blocked. runc: opening the live exe
+//!   for writing fails with ETXTBSY, the held exe reopened for writing after V and its shim are
+//!   gone fails with EROFS (Debian's runc 1.1.5 runs `runc init` from a read-only bind mount).
+//!   brisk: both fail with EROFS (its helper is exec'd from the shim binary opened in a detached
+//!   read-only overlayfs; `readlink` of the exe shows "/containerd-shim-brisk-v2").
 //! * `attack_5736_ctr_create_default_caps` — runc shim: blocked, brisk shim: blocked. Without
 //!   CAP_SYS_PTRACE the non-dumpable init's exe cannot even be opened (EACCES).
-//! * `attack_5736_ctr_start` — runc shim: blocked, brisk shim: blocked (ETXTBSY while held, EROFS
-//!   on the reopen).
-//! * `attack_5736_ctr_exec` — runc shim: blocked, brisk shim: blocked (ETXTBSY while held, EROFS
-//!   on the reopen).
+//! * `attack_5736_ctr_start` — runc shim: blocked, brisk shim: blocked (while held: runc ETXTBSY,
+//!   brisk EROFS; EROFS on the reopen).
+//! * `attack_5736_ctr_exec` — runc shim: blocked, brisk shim: blocked (while held: runc ETXTBSY,
+//!   brisk EROFS; EROFS on the reopen).
 //! * `attack_5736_ctr_shebang_entrypoint`, `attack_5736_ctr_shebang_exec` — runc shim: blocked,
 //!   brisk shim: blocked. On this kernel the exec of the `#!/proc/self/exe` script fails with ENOENT
 //!   for both (runc prints "exec /evil.sh: no such file or directory", brisk
 //!   `exec "/evil.sh": ENOENT`), so the binary never runs as the interpreter; the held `runc init` /
-//!   `brisk-init` that failed the exec is attacked instead: ETXTBSY, then EROFS. The tests carry the
+//!   `brisk-init` that failed the exec is attacked instead: ETXTBSY (brisk: EROFS), then EROFS. The tests carry the
 //!   full attack on the interpreter for kernels where it does run.
 
 use std::fs;
@@ -202,7 +203,7 @@ impl Scene {
     }
 
     /// With CAP_SYS_PTRACE the attacker holds the exe; for brisk the reopen must then fail with
-    /// EROFS, the read-only bind mount of the shim binary being what stands in the way.
+    /// EROFS, the read-only overlayfs the shim binary is exec'd from being what stands in the way.
     fn assert_read_only_bind(&self, grab: &str, result: &str) {
         if self.brisk() {
             assert!(grab.contains("grab ok"), "with CAP_SYS_PTRACE the attacker should hold the shim binary's exe:\n{grab}");
@@ -382,7 +383,7 @@ fn attack_at_create(version: Version, runtime: &'static str, extra_caps: &[&str]
     (s, grab, result)
 }
 
-// Both shims: blocked (ETXTBSY while the init waits, EROFS on the reopen).
+// Both shims: blocked (runc ETXTBSY, brisk EROFS while the init waits; EROFS on the reopen).
 fn attack_5736_ctr_create(version: Version, runtime: &'static str) {
     let (s, grab, result) = attack_at_create(version, runtime, attack::ATTACKER_CAPS);
     s.assert_read_only_bind(&grab, &result);
@@ -394,7 +395,7 @@ fn attack_5736_ctr_create_default_caps(version: Version, runtime: &'static str) 
     assert!(grab.contains("grab failed"), "a container process without CAP_SYS_PTRACE opened the non-dumpable init's exe:\n{grab}");
 }
 
-// Both shims: blocked (ETXTBSY while the init's execve is held, EROFS on the reopen).
+// Both shims: blocked (runc ETXTBSY, brisk EROFS while the init's execve is held; EROFS on the reopen).
 fn attack_5736_ctr_start(version: Version, runtime: &'static str) {
     let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
     let AgentVictim { mut v, agent, notified, release } = s.agent_victim(s.victim_bundle(), Vec::new(), Vec::new(), &[]);
@@ -421,7 +422,7 @@ fn attack_5736_ctr_start(version: Version, runtime: &'static str) {
     );
 }
 
-// Both shims: blocked (ETXTBSY while the exec'd process's execve is held, EROFS on the reopen).
+// Both shims: blocked (runc ETXTBSY, brisk EROFS while the exec'd process's execve is held; EROFS on the reopen).
 fn attack_5736_ctr_exec(version: Version, runtime: &'static str) {
     let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
     // Session 1: the init's execve of sleep, let through. Session 2: the exec'd process's, held.
@@ -480,7 +481,7 @@ fn judge_shebang(s: &Scene, vid: &str, tag: &str, interpreter: bool, grab: &str,
 }
 
 // runc shim: blocked, brisk shim: blocked (the script's exec fails with ENOENT; the runtime's init,
-// held at its exit, is attacked instead: ETXTBSY, then EROFS).
+// held at its exit, is attacked instead: ETXTBSY (brisk: EROFS), then EROFS).
 fn attack_5736_ctr_shebang_entrypoint(version: Version, runtime: &'static str) {
     let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
     let v = with_evil_script(s.victim_bundle()).args(&[EVIL]);
@@ -504,7 +505,7 @@ fn attack_5736_ctr_shebang_entrypoint(version: Version, runtime: &'static str) {
 }
 
 // runc shim: blocked, brisk shim: blocked (the script's exec fails with ENOENT; the runtime's exec
-// process, held at its exit, is attacked instead: ETXTBSY, then EROFS).
+// process, held at its exit, is attacked instead: ETXTBSY (brisk: EROFS), then EROFS).
 fn attack_5736_ctr_shebang_exec(version: Version, runtime: &'static str) {
     let s = Scene::new(version, runtime, attack::ATTACKER_CAPS);
     let v = with_evil_script(s.victim_bundle());

@@ -35,6 +35,8 @@ pub enum Error {
     #[error(transparent)]
     Spawn(#[from] crate::process::SpawnError),
     #[error(transparent)]
+    SelfExe(#[from] crate::selfexe::SelfExeError),
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),

@@ -1,13 +1,14 @@
 //! The runtime side of spawning: create, start, exec, kill, delete.
 //!
 //! Process model (docs/ARCHITECTURE.md "Spawning"): the caller — the `brisk` CLI or a blocking
-//! thread of the shim — never forks. It re-executes a sealed memfd copy of its own binary as an
-//! *init helper* (fork+exec through `std::process::Command`, which is safe in a multi-threaded
-//! process). The helper is single-threaded from its first instruction; it joins namespaces given
-//! by path, then `clone3(CLONE_PARENT | CLONE_PIDFD | CLONE_NEW*)`s the container's init, so the
-//! caller becomes the init's parent (and reaper) and receives its pidfd over SCM_RIGHTS. The
-//! helper then exits. The init and the caller talk over a SOCK_SEQPACKET socketpair with typed
-//! JSON messages ([`ToInit`], [`FromInit`]).
+//! thread of the shim — never forks. It re-executes its own binary as an *init helper* (fork+exec
+//! through `std::process::Command`, which is safe in a multi-threaded process), from a file no
+//! container process can write through (CVE-2019-5736, [`crate::selfexe`]). The helper is
+//! single-threaded from its first instruction and stays in the caller's mount namespace; it joins
+//! namespaces given by path, then `clone3(CLONE_PARENT | CLONE_PIDFD | CLONE_NEW*)`s the
+//! container's init, so the caller becomes the init's parent (and reaper) and receives its pidfd
+//! over SCM_RIGHTS. The helper then exits. The init and the caller talk over a SOCK_SEQPACKET
+//! socketpair with typed JSON messages ([`ToInit`], [`FromInit`]).
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
@@ -240,7 +241,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     // The systemd driver creates the unit with the helper in it and only then applies the limits
     // (cgroups::enter); for cgroupfs this just moves the helper in.
     let enter = |pid| cgroups::enter(&mut placement, pid, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default());
-    let spawned = spawn_init(boot, &fds, opts.stdio, enter, Some(&bundle.dir));
+    let spawned = spawn_init(root, boot, &fds, opts.stdio, enter, Some(&bundle.dir));
     // What enter created (v1 directories next to a systemd unit) must be removed on failure too.
     guard.placement = Some(placement.clone());
     let (ch, pid, pidfd) = spawned?;
@@ -303,67 +304,6 @@ fn prepare_seccomp(root: &Path, spec: &Spec) -> Result<Option<crate::security::S
 /// Directory under the state root holding compiled seccomp filters.
 pub const SECCOMP_CACHE: &str = ".seccomp-cache";
 
-/// How the init helper's binary is reached. CVE-2019-5736: a container process must never be able
-/// to open the runtime's binary for writing through /proc/<pid>/exe. runc 1.1 copies itself into a
-/// sealed memfd; copying a multi-megabyte binary on every create costs milliseconds, so brisk
-/// instead execs its own file through a read-only bind mount of it, made in a mount namespace
-/// private to the helper: /proc/<pid>/exe then resolves to a read-only mount (EROFS on open for
-/// write) that no container process can remount. When the file cannot be bind-mounted (deleted by
-/// an upgrade, or not root), the sealed memfd copy is the fallback.
-#[derive(Debug, Clone)]
-enum SelfExe {
-    Bind { path: std::sync::Arc<std::ffi::CString> },
-    Memfd { path: String },
-}
-
-impl SelfExe {
-    fn path(&self) -> std::ffi::OsString {
-        match self {
-            SelfExe::Bind { path } => std::ffi::OsStr::from_bytes(path.as_bytes()).to_owned(),
-            SelfExe::Memfd { path } => path.into(),
-        }
-    }
-
-    /// In the forked child, before exec: private mount namespace, then the binary bound read-only
-    /// onto itself. Only raw syscalls (async-signal-safe).
-    fn protect_in_child(&self) -> std::io::Result<()> {
-        let SelfExe::Bind { path } = self else { return Ok(()) };
-        let fail = || Err(std::io::Error::last_os_error());
-        // SAFETY: plain syscalls on NUL-terminated strings that outlive the call.
-        unsafe {
-            if libc::unshare(libc::CLONE_NEWNS) < 0 {
-                return fail();
-            }
-            // Nothing mounted here may propagate back to the caller's namespace.
-            if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_SLAVE | libc::MS_REC, std::ptr::null()) < 0 {
-                return fail();
-            }
-            if libc::mount(path.as_ptr(), path.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) < 0 {
-                return fail();
-            }
-            let ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-            if libc::mount(std::ptr::null(), path.as_ptr(), std::ptr::null(), ro, std::ptr::null()) < 0 {
-                return fail();
-            }
-        }
-        Ok(())
-    }
-}
-
-use std::os::unix::ffi::OsStrExt;
-
-fn self_exe() -> std::io::Result<SelfExe> {
-    let link = fs::read_link("/proc/self/exe")?;
-    let usable = nix::unistd::geteuid().is_root() && !link.as_os_str().as_bytes().ends_with(b" (deleted)") && link.is_file();
-    if usable {
-        if let Ok(c) = std::ffi::CString::new(link.as_os_str().as_bytes()) {
-            return Ok(SelfExe::Bind { path: std::sync::Arc::new(c) });
-        }
-    }
-    let fd = sys::sealed_self_exe()?;
-    Ok(SelfExe::Memfd { path: format!("/proc/self/fd/{}", fd.as_raw_fd()) })
-}
-
 fn connect_console(c: Option<ConsoleSocket>) -> Result<Option<OwnedFd>, Error> {
     match c {
         None => Ok(None),
@@ -397,11 +337,15 @@ fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd, pid: i32, status:
 /// Start the helper, send it `boot` with `fds`, and return the channel, the new process's pid and
 /// pidfd.
 /// `enter` puts the helper (by pid) into the container's cgroups before it clones.
-fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, enter: impl FnOnce(i32) -> Result<(), cgroups::CgroupError>, cwd: Option<&Path>) -> Result<(Channel, i32, OwnedFd), Error> {
+/// `root` is the state root (see [`crate::selfexe::helper_exe`]).
+fn spawn_init(root: &Path, boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, enter: impl FnOnce(i32) -> Result<(), cgroups::CgroupError>, cwd: Option<&Path>) -> Result<(Channel, i32, OwnedFd), Error> {
     let (ours, theirs) = Channel::pair().map_err(sys_err("socketpair"))?;
     let child_fd = theirs.as_fd().as_raw_fd();
-    let exe = self_exe().map_err(|source| SpawnError::Io { step: "find own executable", source })?;
-    let mut cmd = std::process::Command::new(exe.path());
+    // The helper gets no mount namespace of its own: the container's new one must be a copy of
+    // the caller's, with the host's peer groups intact (rshared mounts, Kubernetes' Bidirectional
+    // propagation). The exec'd file itself is what keeps the binary safe.
+    let (exe, _) = crate::selfexe::helper_exe(root)?;
+    let mut cmd = std::process::Command::new(crate::selfexe::exec_path(exe));
     cmd.arg0("brisk-init").env(INIT_ENV, child_fd.to_string());
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
@@ -415,16 +359,14 @@ fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, enter: impl
     if let Some(f) = stdio.stderr {
         cmd.stderr(f);
     }
-    let exe_for_child = exe.clone();
-    // SAFETY: the closure runs between fork and exec in the child and only makes raw syscalls
-    // (fcntl, unshare, mount), which are async-signal-safe; the strings it uses were allocated
-    // before the fork.
+    // SAFETY: the closure runs between fork and exec in the child and only calls fcntl, which is
+    // async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
             if libc::fcntl(child_fd, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            exe_for_child.protect_in_child()
+            Ok(())
         });
     }
     let (mut helper, _own) = sys::spawn_own(&mut cmd).map_err(|source| SpawnError::Io { step: "spawn init helper", source })?;
@@ -661,7 +603,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, extras: &Ex
     }
     fds.push(init_pidfd.as_fd());
     fds.extend(opts.preserve_fds.iter().map(|f| f.as_fd()));
-    let (ch, pid, pidfd) = spawn_init(boot, &fds, opts.stdio, |pid| cgroups::add(&placement, pid), None)?;
+    let (ch, pid, pidfd) = spawn_init(&c.root, boot, &fds, opts.stdio, |pid| cgroups::add(&placement, pid), None)?;
     // The channel is close-on-exec in the process: EOF without an error means execve succeeded.
     loop {
         match ch.recv::<FromInit>() {

@@ -1,8 +1,10 @@
 //! Thin wrappers over the syscalls the lifecycle code needs that nix does not cover (clone3, pidfds,
-//! close_range) plus the typed message channel between the runtime and its init processes.
+//! close_range, the new mount API's fsopen/fsconfig/fsmount) plus the typed message channel between
+//! the runtime and its init processes.
 //!
 //! Each wrapper is a single syscall with its error mapped to `nix::Error`, so the callers' logic can
 //! be read (and reviewed) without the FFI noise.
+use std::ffi::CStr;
 use std::fs;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -273,33 +275,62 @@ pub fn send_fd(sock: BorrowedFd<'_>, name: &str, fd: BorrowedFd<'_>) -> nix::Res
     sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name.as_bytes())], &cmsg, MsgFlags::empty(), None).map(|_| ())
 }
 
-/// A sealed, in-memory copy of this process's executable, used to spawn init helpers. Because the
-/// helper's /proc/<pid>/exe then points at an immutable memfd, a container process that opens it
-/// for writing cannot overwrite the host binary (CVE-2019-5736, runc's cloned_binary fix).
-pub fn sealed_self_exe() -> std::io::Result<BorrowedFd<'static>> {
-    use std::sync::OnceLock;
-    static EXE: OnceLock<OwnedFd> = OnceLock::new();
-    if let Some(fd) = EXE.get() {
-        use std::os::fd::AsFd;
-        return Ok(fd.as_fd());
+/// fsopen(2): a new, close-on-exec filesystem context for `fstype` (the new mount API, Linux 5.2).
+pub fn fsopen(fstype: &CStr) -> nix::Result<OwnedFd> {
+    // SAFETY: fsopen reads a NUL-terminated string that outlives the call and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
     }
-    let fd = make_sealed_exe()?;
-    let fd = EXE.get_or_init(|| fd);
-    use std::os::fd::AsFd;
-    Ok(fd.as_fd())
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn make_sealed_exe() -> std::io::Result<OwnedFd> {
-    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-    use nix::sys::memfd::{memfd_create, MFdFlags};
-    let memfd = memfd_create(c"brisk-init", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
-    let mut src = fs::File::open("/proc/self/exe")?;
-    let mut dst = fs::File::from(memfd);
-    std::io::copy(&mut src, &mut dst)?;
-    let memfd = OwnedFd::from(dst);
-    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
-    fcntl(&memfd, FcntlArg::F_ADD_SEALS(seals))?;
-    Ok(memfd)
+/// fsconfig(2) with FSCONFIG_SET_STRING: set `key` to `value` on a filesystem context.
+pub fn fsconfig_set_string(ctx: BorrowedFd<'_>, key: &CStr, value: &CStr) -> nix::Result<()> {
+    // SAFETY: both strings are NUL-terminated and outlive the call; aux must be 0 for this command.
+    let r = unsafe { libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), libc::FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// fsconfig(2) with FSCONFIG_SET_FD: set `key` to the file `fd` (overlayfs takes layers this way
+/// since Linux 6.13).
+pub fn fsconfig_set_fd(ctx: BorrowedFd<'_>, key: &CStr, fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: the key is NUL-terminated and outlives the call; value must be NULL for this command
+    // and aux is an fd we hold open for the duration of the call.
+    let r = unsafe { libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), libc::FSCONFIG_SET_FD, key.as_ptr(), std::ptr::null::<libc::c_char>(), fd.as_raw_fd()) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// fsconfig(2) with FSCONFIG_CMD_CREATE: create the superblock from the context's parameters.
+pub fn fsconfig_create(ctx: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: key and value must be NULL and aux 0 for this command; no memory is shared.
+    let r = unsafe {
+        libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), libc::FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_char>(), 0)
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// fsmount(2): a close-on-exec fd of a new *detached* mount of the context's superblock, with the
+/// `MOUNT_ATTR_*` flags in `attrs`. The mount belongs to no mount namespace; it lives as long as an
+/// fd (or a file opened beneath it) refers to it.
+pub fn fsmount(ctx: BorrowedFd<'_>, attrs: u64) -> nix::Result<OwnedFd> {
+    // SAFETY: fsmount takes an fd and two flag words and returns a new fd or -1; no memory is shared.
+    let fd = unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attrs) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 #[cfg(test)]

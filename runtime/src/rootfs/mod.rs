@@ -787,8 +787,13 @@ fn finalize_with<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>) -> Result<(), Root
         };
         r?;
     }
-    // Applied to "/" only now, after pivot: on the rootfs before pivot a shared flag would reach the
-    // host (runc does the same).
+    // config-linux.md "Rootfs Mount Propagation": the new root gets rootfsPropagation now, after
+    // pivot (on the rootfs before pivot a shared flag would reach the host). runc 1.1.5 does NOT do
+    // this: it applies rootfsPropagation only to the old "/" before pivot (prepareRoot), and its new
+    // root keeps what the rootfs bind got (private when the rootfs's parent mount was private or
+    // shared), so OCI runtime-tools' linux_rootfs_propagation "shared" fails for runc and passes
+    // for brisk. Volume propagation between host and container is the same either way
+    // (integration/tests/cli_propagation.rs).
     if let Some(prop) = root_propagation(spec)? {
         sys.mount(None, Target::Host(root), None, prop, None).map_err(sys_err("set propagation of", root))?;
     }

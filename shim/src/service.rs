@@ -138,6 +138,8 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct Tables {
     containers: HashMap<String, Entry>,
+    /// Shutdown was accepted: the socket is gone and no container may be created any more.
+    closing: bool,
 }
 
 /// State shared by the service, the reaper and the server.
@@ -153,6 +155,8 @@ pub struct Shared {
     pub shutdown: Notify,
     /// Woken whenever a start (init or exec) finishes.
     start_done: Notify,
+    /// The listening socket file, until it is removed.
+    socket: Mutex<Option<crate::server::SocketFile>>,
 }
 
 impl Shared {
@@ -165,7 +169,30 @@ impl Shared {
             reap_kick: Notify::new(),
             shutdown: Notify::new(),
             start_done: Notify::new(),
+            socket: Mutex::new(None),
         })
+    }
+
+    pub fn set_socket(&self, socket: Option<crate::server::SocketFile>) {
+        *self.socket.lock().unwrap_or_else(|p| p.into_inner()) = socket;
+    }
+
+    /// Remove the listening socket file (once; only while it is still this shim's).
+    pub fn remove_socket(&self) {
+        if let Some(s) = self.socket.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            s.remove();
+        }
+    }
+
+    /// Shutdown accepted, with the table lock held so no Create slips in: the socket file goes
+    /// before the reply, so when containerd's Delete/Shutdown returns no socket is left
+    /// (containerd's TestShimDoesNotLeakSockets) and a `start` for the same group cannot connect
+    /// to this dying shim and hand containerd its address; it binds a new shim instead. runc's
+    /// shim removes its socket from a shutdown callback started before its reply, too.
+    fn begin_shutdown(&self, t: &mut Tables) {
+        t.closing = true;
+        self.remove_socket();
+        self.shutdown.notify_one();
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
@@ -523,8 +550,19 @@ impl Service {
                 "restore from checkpoint (no CRIU support)".into(),
             ));
         }
-        if self.shared.lock().containers.contains_key(&req.id) {
-            return Err(ShimError::AlreadyExists(format!("container {:?}", req.id)));
+        {
+            let t = self.shared.lock();
+            if t.closing {
+                // Shutdown was accepted and the socket is gone: a container created now would
+                // live in a shim that is about to exit.
+                return Err(ShimError::FailedPrecondition(format!(
+                    "container {:?}: this shim is shutting down",
+                    req.id
+                )));
+            }
+            if t.containers.contains_key(&req.id) {
+                return Err(ShimError::AlreadyExists(format!("container {:?}", req.id)));
+            }
         }
         let opts = crate::options::parse_any(req.options.as_ref())?;
         let ns = self.shared.namespace.clone();
@@ -1347,10 +1385,10 @@ impl Task for Service {
     }
 
     async fn shutdown(&self, _ctx: &TtrpcContext, _req: ShutdownRequest) -> R<Empty> {
-        let t = self.shared.lock();
-        if t.containers.is_empty() {
+        let mut t = self.shared.lock();
+        if t.containers.is_empty() && !t.closing {
             log::info!("shutdown requested with no container left: exiting");
-            self.shared.shutdown.notify_one();
+            self.shared.begin_shutdown(&mut t);
         }
         Ok(Empty::new())
     }

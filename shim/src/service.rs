@@ -434,7 +434,12 @@ async fn settle_init_exit(
 /// runc's `kill --all`) and wait until the cgroup is empty.
 fn kill_leftovers(root: &Path, id: &str) -> Result<()> {
     let rt = Runtime::new(root).map_err(ShimError::runtime("open runtime state root"))?;
-    let c = rt.load(id).map_err(ShimError::runtime("load container"))?;
+    let c = match rt.load(id) {
+        Ok(c) => c,
+        // Deleted already (Delete of a never-started container kills and removes it itself).
+        Err(e) if e.kind() == brisk_runtime::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ShimError::runtime("load container")(e)),
+    };
     c.kill(Signal::SIGKILL, true)
         .map_err(ShimError::runtime("kill leftover processes"))?;
     let deadline = Instant::now() + LEFTOVER_WAIT;

@@ -445,8 +445,8 @@ fn kill_leftovers(root: &Path, id: &str) -> Result<()> {
     let deadline = Instant::now() + LEFTOVER_WAIT;
     loop {
         match c.pids() {
-            // No cgroup any more: nothing can be left in it.
             Ok(p) if p.is_empty() => return Ok(()),
+            // No cgroup any more: nothing can be left in it.
             Err(_) => return Ok(()),
             Ok(p) if Instant::now() >= deadline => {
                 return Err(ShimError::Internal(format!(

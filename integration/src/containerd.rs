@@ -502,6 +502,16 @@ impl Containerd {
         id
     }
 
+    /// Where a shim of container `id` (or of a group named `id`) listens: the socket file both
+    /// the runc shim and brisk put in the shared socket directory.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        Path::new(SHIM_SOCKET_DIR).join(shim_socket_hash(
+            &self.address.to_string_lossy(),
+            &self.namespace,
+            id,
+        ))
+    }
+
     /// A `ctr` command with our address and namespace; for callers that need
     /// their own stdio (events, pty). Wrap the child in [`ChildGuard`].
     pub fn ctr_command(&self, args: &[&str]) -> Command {

@@ -1,6 +1,8 @@
 //! The long-running shim: started by `start` with the listening socket as fd 3, in its own session,
 //! cwd = the bundle of the container that started it.
 use std::os::fd::FromRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +47,10 @@ pub fn run(flags: &Flags) -> i32 {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
     let ttrpc_address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+    // Identified now, while the file is the one `start` bound for this process.
+    let socket = (!flags.socket.is_empty())
+        .then(|| SocketFile::identify(Path::new(flags.socket.trim_start_matches("unix://"))))
+        .and_then(|r| r.map_err(|e| log::warn!("listening socket: {e}")).ok());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(16)
@@ -58,7 +64,12 @@ pub fn run(flags: &Flags) -> i32 {
             return 1;
         }
     };
+    let (publisher, drain) = Publisher::new(&ttrpc_address, &flags.namespace);
+    let shared = Shared::new(&flags.namespace, publisher);
+    shared.set_socket(socket);
+    let served = shared.clone();
     let code = rt.block_on(async move {
+        let shared = served;
         // SAFETY: `start` passed the listening socket as this fd and nothing else in this process
         // owns it.
         let std_listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
@@ -76,9 +87,7 @@ pub fn run(flags: &Flags) -> i32 {
                 return 1;
             }
         };
-        let (publisher, drain) = Publisher::new(&ttrpc_address, &flags.namespace);
         tokio::spawn(drain.run());
-        let shared = Shared::new(&flags.namespace, publisher);
         tokio::spawn(crate::reaper::run(shared.clone(), sigchld));
         let task: Arc<dyn Task + Send + Sync> = Arc::new(Service {
             shared: shared.clone(),
@@ -91,16 +100,57 @@ pub fn run(flags: &Flags) -> i32 {
             return 1;
         }
         log::info!("serving {TASK_V2} and {TASK_V3} (events to {ttrpc_address})");
+        // The Shutdown handler removed the socket file before it replied (see
+        // `Shared::begin_shutdown`): from here on no `start` can reach this shim.
         shared.shutdown.notified().await;
         // Let the Shutdown reply leave before the connections are closed.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), server.shutdown()).await;
         0
     });
-    if !flags.socket.is_empty() {
-        let _ = std::fs::remove_file(flags.socket.trim_start_matches("unix://"));
-    }
+    // Any other way out (a failed setup) removes it here, if it is still ours.
+    shared.remove_socket();
     code
+}
+
+/// The shim's listening socket file as `start` bound it. It is removed only while the path still
+/// names that file: once a shim has unlinked its socket, the next `start` for the same group binds
+/// a new one at the same path, and the old shim must not remove that.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    pub fn identify(path: &Path) -> std::io::Result<SocketFile> {
+        let m = std::fs::symlink_metadata(path)?;
+        Ok(SocketFile {
+            path: path.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// Unlink the socket file if it is still this one. Connections already made stay open; new
+    /// connects fail with ENOENT, which `start` answers by binding a fresh socket.
+    pub fn remove(&self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == (self.dev, self.ino) => {
+                match std::fs::remove_file(&self.path) {
+                    Ok(()) => log::debug!("removed socket {}", self.path.display()),
+                    Err(e) => log::warn!("remove socket {}: {e}", self.path.display()),
+                }
+            }
+            Ok(_) => log::info!(
+                "socket {} belongs to a newer shim: left in place",
+                self.path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("stat socket {}: {e}", self.path.display()),
+        }
+    }
 }
 
 /// The task service under both names: containerd 1.6/1.7 call `containerd.task.v2.Task`, 2.x
@@ -120,6 +170,23 @@ pub fn services(
 mod tests {
     use super::*;
     use crate::events::Publisher;
+
+    #[test]
+    fn socket_file_is_removed_only_while_it_is_ours() {
+        let dir = std::env::temp_dir().join(format!("brisk-sock-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let first = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let ours = SocketFile::identify(&path).unwrap();
+        ours.remove();
+        assert!(!path.exists(), "our own socket is removed");
+        // The next shim binds the same path: the old shim's late cleanup must leave it alone.
+        let second = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        ours.remove();
+        assert!(path.exists(), "a newer shim's socket was removed");
+        drop((first, second));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn both_task_service_names_are_registered() {

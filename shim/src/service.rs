@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use brisk_runtime::cgroups::OomEvent;
@@ -32,6 +32,7 @@ use containerd_shim_protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim_protos::types::task::{ProcessInfo, Status};
 use nix::sys::signal::Signal;
 use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 use crate::errors::{to_ttrpc, Result, ShimError};
 use crate::events::{self, Action, ExitInfo, ProcKey, Publisher, Sequencer};
@@ -103,6 +104,9 @@ struct Entry {
     /// The container has its own pid namespace: its init's death kills everything in it. Without
     /// one, the shim kills the rest itself when the init exits (as runc's shim does).
     own_pidns: bool,
+    /// The init has been reaped; its exit is being settled (see [`settle_init_exit`]). No exec
+    /// may start from here on, as in runc's shim once it has seen the init's exit.
+    init_reaped: bool,
 }
 
 impl Entry {
@@ -138,6 +142,8 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct Tables {
     containers: HashMap<String, Entry>,
+    /// Shutdown was accepted: the socket is gone and no container may be created any more.
+    closing: bool,
 }
 
 /// State shared by the service, the reaper and the server.
@@ -153,11 +159,15 @@ pub struct Shared {
     pub shutdown: Notify,
     /// Woken whenever a start (init or exec) finishes.
     start_done: Notify,
+    /// The listening socket file, until it is removed.
+    socket: Mutex<Option<crate::server::SocketFile>>,
+    /// This value's own Arc, for the tasks an exit starts.
+    me: Weak<Shared>,
 }
 
 impl Shared {
     pub fn new(namespace: &str, publisher: Publisher) -> Arc<Shared> {
-        Arc::new(Shared {
+        Arc::new_cyclic(|me| Shared {
             namespace: namespace.to_string(),
             publisher,
             tables: Mutex::new(Tables::default()),
@@ -165,7 +175,31 @@ impl Shared {
             reap_kick: Notify::new(),
             shutdown: Notify::new(),
             start_done: Notify::new(),
+            socket: Mutex::new(None),
+            me: me.clone(),
         })
+    }
+
+    pub fn set_socket(&self, socket: Option<crate::server::SocketFile>) {
+        *self.socket.lock().unwrap_or_else(|p| p.into_inner()) = socket;
+    }
+
+    /// Remove the listening socket file (once; only while it is still this shim's).
+    pub fn remove_socket(&self) {
+        if let Some(s) = self.socket.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            s.remove();
+        }
+    }
+
+    /// Shutdown accepted, with the table lock held so no Create slips in: the socket file goes
+    /// before the reply, so when containerd's Delete/Shutdown returns no socket is left
+    /// (containerd's TestShimDoesNotLeakSockets) and a `start` for the same group cannot connect
+    /// to this dying shim and hand containerd its address; it binds a new shim instead. runc's
+    /// shim removes its socket from a shutdown callback started before its reply, too.
+    fn begin_shutdown(&self, t: &mut Tables) {
+        t.closing = true;
+        self.remove_socket();
+        self.shutdown.notify_one();
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
@@ -237,27 +271,55 @@ impl Shared {
             info.pid,
             info.status
         );
-        if key == ProcKey::Init && !e.own_pidns {
-            // Without a pid namespace of its own, the init's children outlive it: kill them so the
-            // execs exit and the init's exit can be published.
-            let (root, id) = (e.root.clone(), e.id.clone());
-            tokio::task::spawn_blocking(move || {
-                if let Ok(rt) = Runtime::new(&root) {
-                    if let Ok(c) = rt.load(&id) {
-                        let _ = c.kill(Signal::SIGKILL, true);
-                    }
-                }
-            });
-        }
         if key == ProcKey::Init {
-            // An OOM kill readies SIGCHLD and the OOM wake-up fd together: TaskOOM goes first.
-            if e.oom.as_mut().is_some_and(|w| matches!(w.check(), Some(OomEvent::Oom { .. }))) {
-                let actions = e.seq.oom();
-                self.apply(e, actions);
+            if e.init_reaped {
+                return;
             }
+            e.init_reaped = true;
+            // The init's exit is the container's end: it is published only once nothing of the
+            // container is left and its output is out (settle_init_exit).
+            let drain = e
+                .init
+                .io
+                .as_mut()
+                .map(ProcIo::take_output_tasks)
+                .unwrap_or_default();
+            let leftovers = (!e.own_pidns).then(|| (e.root.clone(), e.id.clone()));
+            match self.me.upgrade() {
+                Some(shared) => {
+                    tokio::spawn(settle_init_exit(
+                        shared,
+                        cid.to_string(),
+                        info,
+                        leftovers,
+                        drain,
+                    ));
+                }
+                None => self.init_exit_settled(e, info),
+            }
+            return;
         }
         let actions = e.seq.exited(key, info);
         self.apply(e, actions);
+    }
+
+    /// The init's exit, once settled, goes to the sequencer (which still holds it for running
+    /// execs and a start in flight).
+    fn init_exit_settled(&self, e: &mut Entry, info: ExitInfo) {
+        // An OOM kill readies SIGCHLD and the OOM wake-up fd together: TaskOOM goes first.
+        if e.oom.as_mut().is_some_and(|w| matches!(w.check(), Some(OomEvent::Oom { .. }))) {
+            let actions = e.seq.oom();
+            self.apply(e, actions);
+        }
+        let actions = e.seq.exited(ProcKey::Init, info);
+        self.apply(e, actions);
+    }
+
+    fn finish_init_exit(&self, cid: &str, info: ExitInfo) {
+        let mut t = self.lock();
+        if let Some(e) = t.containers.get_mut(cid) {
+            self.init_exit_settled(e, info);
+        }
     }
 
     /// Carry out the sequencer's decisions, in order, with the lock held.
@@ -322,6 +384,77 @@ impl Shared {
                 true
             }
             None => true,
+        }
+    }
+}
+
+/// How long the container's leftover processes may take to die after SIGKILL.
+const LEFTOVER_WAIT: Duration = Duration::from_secs(5);
+/// How long the init's output may take to drain once its writers are gone (runc's shim waits as
+/// long for its copies, in Delete). Bounded: a reader that stopped reading must not hold the exit.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Between the init's reaping and its TaskExit. runc's shim (handleInitExit) kills every process
+/// left in a container without its own pid namespace (`runc kill --all`) before it publishes the
+/// init's exit; brisk also waits until they are gone and the init's output copies have reached
+/// EOF, so that when containerd hears of the exit (and closes the container's fifos) everything
+/// the container wrote is out and nothing of it runs any more (containerd's
+/// TestContainerKillInitPidHost; CRI's "Failed to pipe stdout ... file already closed"). A
+/// container with its own pid namespace has no leftovers: the kernel killed them with its init.
+async fn settle_init_exit(
+    shared: Arc<Shared>,
+    cid: String,
+    info: ExitInfo,
+    leftovers: Option<(PathBuf, String)>,
+    drain: Vec<JoinHandle<()>>,
+) {
+    if let Some((root, id)) = leftovers {
+        match tokio::task::spawn_blocking(move || kill_leftovers(&root, &id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("container {cid}: {e}"),
+            Err(e) => log::warn!("container {cid}: killing leftover processes: {e}"),
+        }
+    }
+    let drained = tokio::time::timeout(DRAIN_WAIT, async {
+        for t in drain {
+            let _ = t.await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        log::warn!(
+            "container {cid}: its output was still being copied {DRAIN_WAIT:?} after its init \
+             exited; publishing the exit anyway"
+        );
+    }
+    shared.finish_init_exit(&cid, info);
+}
+
+/// SIGKILL every process left in the container's cgroup (frozen meanwhile, so none forks away:
+/// runc's `kill --all`) and wait until the cgroup is empty.
+fn kill_leftovers(root: &Path, id: &str) -> Result<()> {
+    let rt = Runtime::new(root).map_err(ShimError::runtime("open runtime state root"))?;
+    let c = match rt.load(id) {
+        Ok(c) => c,
+        // Deleted already (Delete of a never-started container kills and removes it itself).
+        Err(e) if e.kind() == brisk_runtime::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ShimError::runtime("load container")(e)),
+    };
+    c.kill(Signal::SIGKILL, true)
+        .map_err(ShimError::runtime("kill leftover processes"))?;
+    let deadline = Instant::now() + LEFTOVER_WAIT;
+    loop {
+        match c.pids() {
+            Ok(p) if p.is_empty() => return Ok(()),
+            // No cgroup any more: nothing can be left in it.
+            Err(_) => return Ok(()),
+            Ok(p) if Instant::now() >= deadline => {
+                return Err(ShimError::Internal(format!(
+                    "processes {p:?} still alive {LEFTOVER_WAIT:?} after SIGKILL; publishing the \
+                     init's exit anyway"
+                )))
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
 }
@@ -523,8 +656,19 @@ impl Service {
                 "restore from checkpoint (no CRIU support)".into(),
             ));
         }
-        if self.shared.lock().containers.contains_key(&req.id) {
-            return Err(ShimError::AlreadyExists(format!("container {:?}", req.id)));
+        {
+            let t = self.shared.lock();
+            if t.closing {
+                // Shutdown was accepted and the socket is gone: a container created now would
+                // live in a shim that is about to exit.
+                return Err(ShimError::FailedPrecondition(format!(
+                    "container {:?}: this shim is shutting down",
+                    req.id
+                )));
+            }
+            if t.containers.contains_key(&req.id) {
+                return Err(ShimError::AlreadyExists(format!("container {:?}", req.id)));
+            }
         }
         let opts = crate::options::parse_any(req.options.as_ref())?;
         let ns = self.shared.namespace.clone();
@@ -641,6 +785,7 @@ impl Service {
                     io_ids: (opts.io_uid, opts.io_gid),
                     oom: oom_watch,
                     own_pidns: own_pid_namespace(&bundle),
+                    init_reaped: false,
                 },
             );
             self.shared.publisher.publish(
@@ -750,7 +895,7 @@ impl Service {
                 .containers
                 .get_mut(id)
                 .ok_or_else(|| ShimError::NotFound(format!("container {id:?}")))?;
-            if e.init.state == PState::Stopped || e.seq.init_exit_released() {
+            if e.init.state == PState::Stopped || e.init_reaped || e.seq.init_exit_released() {
                 return Err(ShimError::FailedPrecondition(format!(
                     "container {id:?} is stopped: cannot start exec {exec_id:?}"
                 )));
@@ -974,7 +1119,7 @@ impl Service {
                 req.exec_id, req.id
             )));
         }
-        if e.init.state == PState::Stopped || e.seq.init_exit_released() {
+        if e.init.state == PState::Stopped || e.init_reaped || e.seq.init_exit_released() {
             return Err(ShimError::FailedPrecondition(format!(
                 "container {:?} is stopped: cannot exec",
                 req.id
@@ -1380,10 +1525,10 @@ impl Task for Service {
     }
 
     async fn shutdown(&self, _ctx: &TtrpcContext, _req: ShutdownRequest) -> R<Empty> {
-        let t = self.shared.lock();
-        if t.containers.is_empty() {
+        let mut t = self.shared.lock();
+        if t.containers.is_empty() && !t.closing {
             log::info!("shutdown requested with no container left: exiting");
-            self.shared.shutdown.notify_one();
+            self.shared.begin_shutdown(&mut t);
         }
         Ok(Empty::new())
     }
@@ -1436,6 +1581,7 @@ mod tests {
                     io_ids: (0, 0),
                     oom: None,
                     own_pidns: true,
+                    init_reaped: false,
                 },
             );
             let orphan_gone = || {

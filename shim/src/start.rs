@@ -108,7 +108,11 @@ pub fn run(flags: &Flags) -> Result<(), StartError> {
         Ok(l) => Some(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             if UnixStream::connect(&path).is_ok() {
-                // The group's shim is up: containerd talks to it for this container too.
+                // The group's shim is up: containerd talks to it for this container too. A shim
+                // that accepted Shutdown cannot answer here: it unlinks this path before it
+                // replies (server.rs, `Shared::begin_shutdown`), so a connect that succeeds
+                // reached a shim that is not shutting down (as in containerd's runc shim, which
+                // also decides by connecting).
                 None
             } else {
                 // A stale socket of a dead shim.

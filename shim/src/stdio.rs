@@ -573,6 +573,12 @@ pub struct ProcIo {
 }
 
 impl ProcIo {
+    /// The output copies, for the caller to await: the init's exit is published once they have
+    /// reached EOF (see `service::settle_init_exit`). The process's other I/O stays here.
+    pub fn take_output_tasks(&mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.tasks)
+    }
+
     /// CloseIO: stop copying stdin; dropping the pipe's write end gives the process EOF.
     pub fn close_stdin(&mut self) {
         if let Some(t) = self.stdin_task.take() {

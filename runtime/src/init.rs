@@ -146,17 +146,6 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
     }
     let process = boot.spec.process().clone().ok_or_else(|| fail("bootstrap", "no process"))?;
     let mut clone_flags = boot.clone_flags;
-    // A config without a mount namespace (neither new nor joined): runc 1.1.5 makes the rootfs
-    // mounts in the caller's namespace, makes its `/` rslave there (prepareRoot) and leaves the
-    // mounts behind. brisk gives such an init a private copy of the caller's namespace instead
-    // (INTENDED_DIFFERENCES, README "Differences from runc"): the mounts and propagation changes
-    // stay with the container and the host's `/` keeps its propagation.
-    let joins_mntns = boot.join.iter().any(|(name, _)| name.as_str() == "mount");
-    if boot.mode == Mode::Create && clone_flags & libc::CLONE_NEWNS as u64 == 0 && !joins_mntns {
-        nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(at("unshare a private mount namespace"))?;
-        nix::mount::mount(None::<&str>, "/", None::<&str>, nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC, None::<&str>)
-            .map_err(at("make the private mount namespace rslave"))?;
-    }
     if clone_flags & libc::CLONE_NEWTIME as u64 != 0 {
         // Offsets can only be written before any process enters the namespace, so unshare (which
         // applies to our children only) and write them before cloning (time_namespaces(7)).
@@ -349,9 +338,9 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     // runc 1.1.5 (rootfs_linux.go prepareRootfs, standard_init_linux.go): without a mount
     // namespace in the config the same mounts are made, then the root is entered with chroot
     // instead of pivot_root (--no-pivot still moves it), and finalizeRootfs (readonly root,
-    // masked/readonly paths, /dev remount) is skipped. Unlike runc's init, brisk's runs in a
-    // private copy of the caller's mount namespace (made by the helper before clone3, above), so
-    // these mounts never reach the caller's namespace and go away with the container.
+    // masked/readonly paths, /dev remount) is skipped. Unlike runc's init, brisk's runs in the
+    // helper's private mount namespace (process.rs protect_in_child), so these mounts never
+    // reach the host's namespace and go away with the container.
     let own_mntns = has_ns(spec, LinuxNamespaceType::Mount);
     if own_mntns || boot.no_pivot {
         rootfs::pivot(&cfg).map_err(at("pivot_root"))?;

@@ -352,9 +352,10 @@ impl SelfExe {
 
 use std::os::unix::ffi::OsStrExt;
 
-fn self_exe() -> std::io::Result<SelfExe> {
+/// `bind_ok`: the helper may run in a mount namespace of its own (see spawn_init).
+fn self_exe(bind_ok: bool) -> std::io::Result<SelfExe> {
     let link = fs::read_link("/proc/self/exe")?;
-    let usable = nix::unistd::geteuid().is_root() && !link.as_os_str().as_bytes().ends_with(b" (deleted)") && link.is_file();
+    let usable = bind_ok && nix::unistd::geteuid().is_root() && !link.as_os_str().as_bytes().ends_with(b" (deleted)") && link.is_file();
     if usable {
         if let Ok(c) = std::ffi::CString::new(link.as_os_str().as_bytes()) {
             return Ok(SelfExe::Bind { path: std::sync::Arc::new(c) });
@@ -400,7 +401,13 @@ fn forward_seccomp_fd(spec: &Spec, state: &State, fd: OwnedFd, pid: i32, status:
 fn spawn_init(boot: Bootstrap, fds: &[BorrowedFd<'_>], stdio: Stdio, enter: impl FnOnce(i32) -> Result<(), cgroups::CgroupError>, cwd: Option<&Path>) -> Result<(Channel, i32, OwnedFd), Error> {
     let (ours, theirs) = Channel::pair().map_err(sys_err("socketpair"))?;
     let child_fd = theirs.as_fd().as_raw_fd();
-    let exe = self_exe().map_err(|source| SpawnError::Io { step: "find own executable", source })?;
+    // The read-only bind of our binary lives in a mount namespace private to the helper. A container
+    // that neither creates nor joins a mount namespace (none in its config; runc 1.1.5 runs it in the
+    // caller's, config-linux.md: the namespace is inherited) would be left in that private one, so
+    // its helper runs the sealed copy instead, as runc always does. runtime-tools linux_ns_itype.t.
+    let mnt = libc::CLONE_NEWNS as u64;
+    let leaves_our_mntns = (boot.clone_flags | boot.join_pidfd_flags) & mnt != 0 || boot.join.iter().any(|(name, _)| name == "mount");
+    let exe = self_exe(leaves_our_mntns).map_err(|source| SpawnError::Io { step: "find own executable", source })?;
     let mut cmd = std::process::Command::new(exe.path());
     cmd.arg0("brisk-init").env(INIT_ENV, child_fd.to_string());
     if let Some(dir) = cwd {

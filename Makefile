@@ -38,6 +38,12 @@ endif
 ifneq ($(wildcard mk/runc-bats.mk),)
 TEST_TARGETS += test-runc-bats
 endif
+ifneq ($(wildcard mk/runtime-tools.mk),)
+TEST_TARGETS += test-runtime-tools
+endif
+ifneq ($(wildcard mk/docker.mk),)
+TEST_TARGETS += test-docker
+endif
 ifneq ($(HAVE_TEST_V2),)
 TEST_TARGETS += test-v2 test-v1-guest test-systemd
 endif

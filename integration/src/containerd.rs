@@ -1163,7 +1163,7 @@ pub fn make_temp_dir(prefix: &str) -> Result<PathBuf, ContainerdError> {
     })
 }
 
-fn proc_pids() -> Vec<u32> {
+pub(crate) fn proc_pids() -> Vec<u32> {
     fs::read_dir("/proc")
         .map(|rd| {
             rd.flatten()
@@ -1173,7 +1173,7 @@ fn proc_pids() -> Vec<u32> {
         .unwrap_or_default()
 }
 
-fn cmdline(pid: u32) -> Vec<String> {
+pub(crate) fn cmdline(pid: u32) -> Vec<String> {
     fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
             b.split(|&c| c == 0)

@@ -161,6 +161,16 @@ fn build_layer(busybox: &Path) -> Result<Vec<u8>, ImageError> {
     b.into_inner().map_err(tar_err("finishing the layer"))
 }
 
+/// Writes the busybox root filesystem (the layer of [`build_busybox_image`]) as a plain tar at
+/// `dest`: what `docker import` takes (Docker 20.10 cannot load an OCI image layout).
+pub fn build_busybox_rootfs_tar(dest: &Path) -> Result<(), ImageError> {
+    let layer = build_layer(Path::new(HOST_BUSYBOX))?;
+    fs::write(dest, layer).map_err(|source| ImageError::Write {
+        path: dest.to_path_buf(),
+        source,
+    })
+}
+
 /// Builds the busybox OCI image archive at `dest` (a `.tar` path).
 pub fn build_busybox_image(dest: &Path) -> Result<OciImage, ImageError> {
     build_image_from(Path::new(HOST_BUSYBOX), BUSYBOX_REF, dest)

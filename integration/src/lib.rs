@@ -4,6 +4,7 @@ pub mod attack;
 pub mod bundle;
 pub mod cni;
 pub mod containerd;
+pub mod docker;
 pub mod events;
 pub mod image;
 pub mod pause;

@@ -338,9 +338,9 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     // runc 1.1.5 (rootfs_linux.go prepareRootfs, standard_init_linux.go): without a mount
     // namespace in the config the same mounts are made, then the root is entered with chroot
     // instead of pivot_root (--no-pivot still moves it), and finalizeRootfs (readonly root,
-    // masked/readonly paths, /dev remount) is skipped. Unlike runc's init, brisk's runs in the
-    // helper's private mount namespace (process.rs protect_in_child), so these mounts never
-    // reach the host's namespace and go away with the container.
+    // masked/readonly paths, /dev remount) is skipped. As with runc, the init then shares the
+    // caller's mount namespace (config-linux.md: an absent namespace is inherited; runtime-tools
+    // linux_ns_itype.t checks it), so these mounts are made there and outlive the container.
     let own_mntns = has_ns(spec, LinuxNamespaceType::Mount);
     if own_mntns || boot.no_pivot {
         rootfs::pivot(&cfg).map_err(at("pivot_root"))?;

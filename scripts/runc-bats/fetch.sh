@@ -36,24 +36,13 @@ fi
 
 mkdir -p "$BUILD"
 if [ ! -f "$SRC/tests/integration/helpers.bash" ]; then
-	apt_dir=$BUILD/apt
-	mkdir -p "$apt_dir"/{sources.list.d,state/lists/partial,cache/archives/partial,dl}
-	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main" \
-		>"$apt_dir/sources.list"
-	: >"$apt_dir/state/status"
-	A=(-oDir::Etc::SourceList="$apt_dir/sources.list" -oDir::Etc::SourceParts="$apt_dir/sources.list.d"
-		-oDir::State="$apt_dir/state" -oDir::State::status="$apt_dir/state/status" -oDir::Cache="$apt_dir/cache"
-		-oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
-	apt-get "${A[@]}" -qq update
-	(cd "$apt_dir/dl" && apt-get "${A[@]}" -qq source --download-only runc)
-	dsc=$(ls "$apt_dir"/dl/runc_"$RUNC_VERSION"+ds1-*.dsc)
 	# dpkg-source applies Debian's patches, so the suite matches the installed /usr/sbin/runc (bookworm's
-	# security updates patch tests as well as code). apt already checked the signatures.
-	tmp=$(mktemp -d "$BUILD/unpack.XXXXXX")
-	dpkg-source --no-check -x "$dsc" "$tmp/runc" >/dev/null
-	rm -rf "$SRC"
-	mv "$tmp/runc" "$SRC"
-	rm -rf "$tmp"
+	# security updates patch tests as well as code).
+	. "$ROOT_DIR/scripts/lib/debian-source.sh"
+	debian_source "$BUILD/apt" bookworm runc "" "$SRC"
+	[ -f "$SRC/tests/integration/helpers.bash" ] || { echo "fetch: the runc source has no tests/integration" >&2; exit 1; }
+	case $(cat "$SRC/VERSION") in "$RUNC_VERSION"*) ;; *)
+		echo "fetch: Debian's runc source is $(cat "$SRC/VERSION"), not $RUNC_VERSION" >&2; exit 1 ;; esac
 fi
 
 # The suite's get-images.sh downloads busybox and debian from the internet, which is not reachable here.

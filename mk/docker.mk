@@ -1,0 +1,25 @@
+# Docker as the client (Debian bookworm's docker.io 20.10: /usr/sbin/dockerd, /usr/bin/docker; never
+# the machine's /usr/local/bin/docker): integration/tests/docker_cli.rs, each scenario with
+# `--runtime runc` and `--runtime brisk` on a private dockerd (integration/src/docker.rs). Included by the
+# top-level Makefile; `make test` runs test-docker. Needs root.
+#   docker-deps   Debian's docker.io (its service is not started: the tests start their own dockerd)
+#   test-docker   both runtimes
+#   test-docker-runc  runc only (proves the tests)
+DOCKER_DEBS := docker.io
+
+.PHONY: docker-deps test-docker test-docker-runc
+
+docker-deps:
+	@missing=""; \
+	for p in $(DOCKER_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "docker-deps: apt-get install$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test-docker: build docker-deps
+	$(CARGO) test -p brisk-integration --test docker_cli -- --test-threads=1
+
+test-docker-runc: docker-deps
+	$(CARGO) test -p brisk-integration --test docker_cli -- --test-threads=1 runc

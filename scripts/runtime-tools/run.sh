@@ -26,6 +26,14 @@ ROOT_DIR=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-$ROOT_DIR/.build/runtime-tools}
 SRC=$BUILD/src
 
+# Some configs have no mount namespace (linux_ns_itype.t "inherit namespace mnt"): runc, and brisk as
+# runc, then mount in the caller's namespace and make its / rslave (runc's prepareRoot). Run the
+# whole suite in a private mount namespace of its own so the host's mounts and propagation stay as
+# they are; the runtime and the suite's checks share that namespace, so the checks are unchanged.
+if [ -z "${BRISK_RUNTIME_TOOLS_MNTNS:-}" ]; then
+	exec env BRISK_RUNTIME_TOOLS_MNTNS=1 unshare --mount --propagation private -- "$0" "$@"
+fi
+
 runtime=/usr/sbin/runc
 out=""
 expected=""

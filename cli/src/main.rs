@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecExtras, ExecOpts, Runtime, Status, Stdio};
-use nix::sys::signal::Signal;
 
 mod args;
 mod events;
@@ -134,7 +133,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             a.finish()?;
             let c = rt()?.load(&id)?;
             // Signal 0 only checks, as runc allows (kill.bats sends it to a stopped container).
-            match parse_signal(&sig)? {
+            match brisk_runtime::signal::parse(&sig).map_err(|e| CliError::Usage(e.to_string()))? {
                 Some(sig) => c.kill(sig, all)?,
                 None => c.kill_probe(all)?,
             }
@@ -458,19 +457,6 @@ fn ps_table(pids: &[i32], args: &[String]) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// A signal by name (KILL, SIGKILL, sigkill) or number, as runc's kill accepts; 0 is None.
-fn parse_signal(s: &str) -> Result<Option<Signal>, CliError> {
-    if let Ok(n) = s.parse::<i32>() {
-        if n == 0 {
-            return Ok(None);
-        }
-        return Signal::try_from(n).map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")))
 }
 
 mod logger {

@@ -497,17 +497,19 @@ pub(crate) fn start(c: &mut Container) -> Result<(), Error> {
 use std::os::unix::fs::OpenOptionsExt;
 
 /// `signal` None is signal 0: only the checks (runc's `kill ID 0`).
-pub(crate) fn kill(c: &Container, signal: Option<Signal>, all: bool) -> Result<(), Error> {
+pub(crate) fn kill(c: &Container, signal: Option<crate::signal::Sig>, all: bool) -> Result<(), Error> {
     let status = c.status();
     if status == Status::Stopped && !all {
         return Err(Error::ProcessGone { id: c.id().into(), pid: c.pid() });
     }
     if all {
         // runc freezes the cgroup first so no process can fork away from the signal.
-        let freeze = signal == Some(Signal::SIGKILL) && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
+        let freeze = signal == Some(crate::signal::Sig::KILL) && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
+        let n = signal.map_or(0, crate::signal::Sig::number);
         for pid in c.pids()? {
-            // SAFETY-free: kill(2) via nix; a pid that vanished meanwhile is fine.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+            // SAFETY: kill(2) with a pid from the container's cgroup and a checked signal number
+            // (nix's Signal cannot hold real-time signals); a pid that vanished meanwhile is fine.
+            let _ = unsafe { libc::kill(pid, n) };
         }
         if freeze {
             cgroups::set_frozen(&c.state.cgroup, false)?;
@@ -515,7 +517,7 @@ pub(crate) fn kill(c: &Container, signal: Option<Signal>, all: bool) -> Result<(
         return Ok(());
     }
     let fd = sys::pidfd_verified(c.pid(), c.state.pid_start).map_err(|_| Error::ProcessGone { id: c.id().into(), pid: c.pid() })?;
-    sys::pidfd_send_signal(fd.as_fd(), signal.map_or(0, |s| s as i32)).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
+    sys::pidfd_send_signal(fd.as_fd(), signal.map_or(0, crate::signal::Sig::number)).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
 }
 
 pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {

@@ -179,12 +179,13 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
                     println!("{}", serde_json::to_string(&v).map_err(|e| CliError::Other(format!("list: {e}")))?);
                 }
                 "table" => {
-                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+                    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
                     for c in &cs {
                         let st = c.status();
                         let pid = if st == Status::Stopped { 0 } else { c.pid() };
-                        println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", c.id(), pid, st, c.bundle().display(), c.state().created, c.state().owner);
+                        rows.push([c.id().to_string(), pid.to_string(), st.to_string(), c.bundle().display().to_string(), c.state().created.clone(), c.state().owner.clone()]);
                     }
+                    print!("{}", table(&rows));
                 }
                 other => return Err(CliError::Usage(format!("--format: {other:?} is not table or json"))),
             }
@@ -439,6 +440,29 @@ fn list_json(c: &Container) -> ListEntry<'_> {
         annotations: &c.state().annotations,
         owner: &c.state().owner,
     }
+}
+
+/// Rows laid out as runc's `list` does with Go's tabwriter (minwidth 12, padding 3, spaces): every
+/// column but the last is as wide as its widest cell plus 3, and at least 12.
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count() + 3).max(12);
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// runc prints `ps <args>` (default -ef) filtered to the container's pids.

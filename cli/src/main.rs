@@ -69,6 +69,16 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let _ = a.flag(&["no-subreaper"]);
             let id = a.id()?;
             a.finish()?;
+            // runc checks the terminal set-up before anything exists (utils_linux.go checkTerminal,
+            // then setupIO's host console): fail here, so a bad combination leaves nothing behind.
+            if console.is_none() && config_terminal(&bundle) {
+                if cmd == "create" || detach {
+                    return Err(CliError::Usage(
+                        "cannot allocate tty if brisk will detach without setting console socket: pass --console-socket, or set terminal to false in config.json".into(),
+                    ));
+                }
+                host_console()?;
+            }
             let preserve_fds = (0..preserve).map(|i| dup_fd(3 + i)).collect::<Result<Vec<_>, _>>()?;
             // A foreground `run` relays the pty itself when the process has a terminal: the
             // runtime uses the pair only then, so offering it costs nothing otherwise.
@@ -346,10 +356,11 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     let (console_socket, relay_sock) = match (console, terminal, detach) {
         (Some(p), _, _) => (Some(ConsoleSocket::Path(p)), None),
         (None, true, false) => {
+            host_console()?;
             let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| CliError::Other(format!("socketpair: {e}")))?;
             (Some(ConsoleSocket::Connected(a.into())), Some(b))
         }
-        (None, true, true) => return Err(CliError::Usage("exec: --tty with --detach needs --console-socket".into())),
+        (None, true, true) => return Err(CliError::Usage("cannot allocate tty if brisk will detach without setting console socket: pass --console-socket, or drop --tty (terminal: false in process.json)".into())),
         _ => (None, None),
     };
     let opts = ExecOpts { stdio: Stdio::default(), console_socket, preserve_fds };
@@ -384,6 +395,32 @@ fn sub_cgroup_args(args: &[String]) -> Result<std::collections::BTreeMap<String,
         }
     }
     Ok(paths)
+}
+
+/// Whether config.json in `bundle` asks for a terminal. Unreadable or malformed config says no:
+/// create reports that with the field path.
+fn config_terminal(bundle: &Path) -> bool {
+    fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+        .and_then(|v| v.pointer("/process/terminal").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// A foreground process with a terminal needs a terminal on our side to relay it to: one of our
+/// stdio fds, or the controlling terminal. runc (tty.go initHostConsole) looks the same way and
+/// fails with "open /dev/tty: no such device or address" when there is none.
+fn host_console() -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() || std::io::stdout().is_terminal() || std::io::stderr().is_terminal() {
+        return Ok(());
+    }
+    match fs::OpenOptions::new().read(true).write(true).open("/dev/tty") {
+        Ok(_) => Ok(()),
+        Err(e) => Err(CliError::Other(format!(
+            "open /dev/tty: {e}: process.terminal is true but brisk has no terminal to relay it to (stdin, stdout and stderr are not terminals and there is no controlling terminal); run it from a terminal, use -d with --console-socket, or set terminal to false"
+        ))),
+    }
 }
 
 fn dup_fd(fd: i32) -> Result<OwnedFd, CliError> {

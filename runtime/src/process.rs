@@ -211,7 +211,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     let console = connect_console(opts.console_socket)?;
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     if terminal && console.is_none() {
-        return Err(spec::SpecError::Invalid { path: bundle.dir.join("config.json"), field: "process.terminal".into(), reason: "needs --console-socket".into() }.into());
+        return Err(spec::SpecError::Invalid { path: bundle.dir.join("config.json"), field: "process.terminal".into(), reason: "needs --console-socket (or set terminal to false)".into() }.into());
     }
     let boot = Bootstrap {
         mode: Mode::Create,
@@ -634,7 +634,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, extras: &Ex
     let terminal = process.terminal().unwrap_or(false);
     let console = connect_console(opts.console_socket)?;
     if terminal && console.is_none() {
-        return Err(spec::SpecError::Invalid { path: config, field: "process.terminal".into(), reason: "needs --console-socket".into() }.into());
+        return Err(spec::SpecError::Invalid { path: config, field: "process.terminal".into(), reason: "needs --console-socket (or set terminal to false)".into() }.into());
     }
     let boot = Bootstrap {
         mode: Mode::Exec,

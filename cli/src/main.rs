@@ -47,13 +47,27 @@ fn main() {
     std::process::exit(code);
 }
 
-const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND [ARGS]
-commands: create start run state kill delete list ps exec pause resume update events spec features";
-
 fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
+    // runc (urfave/cli) prints the help to stdout and exits 0 for no command, `help [CMD]`,
+    // `-h`/`--help`, and `CMD -h`/`CMD --help`; the text comes from the tables the parser uses.
     let Some((cmd, rest)) = rest.split_first() else {
-        return Err(CliError::Usage(USAGE.into()));
+        print!("{}", args::main_help());
+        return Ok(0);
     };
+    if matches!(cmd.as_str(), "help" | "h" | "--help" | "-h" | "-help") {
+        match rest.first().filter(|_| matches!(cmd.as_str(), "help" | "h")) {
+            None => print!("{}", args::main_help()),
+            Some(topic) => match args::command(topic) {
+                Some(c) => print!("{}", args::command_help(c)),
+                None => return Err(CliError::Usage(format!("no help topic for {topic:?}: the commands are listed by `brisk help`"))),
+            },
+        }
+        return Ok(0);
+    }
+    if let Some(c) = args::command(cmd).filter(|_| args::wants_help(rest)) {
+        print!("{}", args::command_help(c));
+        return Ok(0);
+    }
     let mut a = Args::new(cmd, rest);
     let rt = || Runtime::new(&g.root).map_err(CliError::from);
     match cmd.as_str() {
@@ -250,11 +264,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             println!("brisk version {}\nspec: {}", env!("CARGO_PKG_VERSION"), brisk_runtime::spec::OCI_VERSION);
             Ok(0)
         }
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(0)
-        }
-        other => Err(CliError::Usage(format!("unknown command {other:?}\n{USAGE}"))),
+        other => Err(CliError::Usage(format!("unknown command {other:?}: the commands are listed by `brisk help`"))),
     }
 }
 

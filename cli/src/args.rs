@@ -414,7 +414,7 @@ mod tests {
             }
             assert!(main_help().contains(&format!("   {}", c.name)));
         }
-        assert!(command_help(command("run").unwrap()).contains("--bundle value, -b value"));
+        assert!(command_help(command("run").expect("run")).contains("--bundle value, -b value"));
         assert!(wants_help(&v(&["-d", "--help", "id"])) && wants_help(&v(&["-h"])) && wants_help(&v(&["-help"])));
         assert!(!wants_help(&v(&["id", "--help"])) && !wants_help(&v(&["--", "-h"])));
         let (_, rest) = parse_global(&v(&["--root", "/r", "--help"])).expect("ok");

@@ -9,7 +9,7 @@ use brisk_integration::containerd::{wait_for, Containerd, Version};
 use brisk_integration::ctr_matrix;
 
 fn realtime_signals_reach_the_task(version: Version, runtime: &str) {
-    let (mut cd, image) = Containerd::with_busybox(version).expect("containerd with busybox");
+    let (cd, image) = Containerd::with_busybox(version).expect("containerd with busybox");
     let id = cd.new_id("rtsig");
     let log = cd.dir.join("rtsig.log");
     let log_uri = format!("file://{}", log.display());

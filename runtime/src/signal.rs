@@ -96,6 +96,7 @@ fn offset(rest: &str, sign: char) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -59,13 +59,16 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             None => print!("{}", args::main_help()),
             Some(topic) => match args::command(topic) {
                 Some(c) => print!("{}", args::command_help(c)),
-                None => return Err(CliError::Usage(format!("no help topic for {topic:?}: the commands are listed by `brisk help`"))),
+                None => return Err(no_help_topic(topic)),
             },
         }
         return Ok(0);
     }
-    if let Some(c) = args::command(cmd).filter(|_| args::wants_help(rest)) {
-        print!("{}", args::command_help(c));
+    if args::wants_help(rest) {
+        match args::command(cmd) {
+            Some(c) => print!("{}", args::command_help(c)),
+            None => return Err(no_help_topic(cmd)),
+        }
         return Ok(0);
     }
     let mut a = Args::new(cmd, rest);
@@ -266,6 +269,11 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
         }
         other => Err(CliError::Usage(format!("unknown command {other:?}: the commands are listed by `brisk help`"))),
     }
+}
+
+/// urfave/cli's wording for `help foo` / `foo -h` (runc's help.bats matches it).
+fn no_help_topic(topic: &str) -> CliError {
+    CliError::Usage(format!("No help topic for '{topic}' (the commands are listed by `brisk help`)"))
 }
 
 fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {

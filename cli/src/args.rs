@@ -203,14 +203,21 @@ pub fn command_help(c: &Cmd) -> String {
 }
 
 /// Whether the flags of `rest` (up to the first positional argument) ask for help: `-h`,
-/// `--help` or `-help`, urfave/cli's spellings.
-pub fn wants_help(rest: &[String]) -> bool {
-    for t in rest {
+/// `--help` or `-help`, urfave/cli's spellings. The value of a value flag (`exec -e -h`) is not a
+/// flag.
+pub fn wants_help(cmd: &str, rest: &[String]) -> bool {
+    let flags = command(cmd).map(|c| c.flags).unwrap_or_default();
+    let mut it = rest.iter();
+    while let Some(t) = it.next() {
         if t == "--" || !t.starts_with('-') || t == "-" {
             return false;
         }
-        if matches!(t.trim_start_matches('-'), "h" | "help") {
+        let name = t.trim_start_matches('-');
+        if matches!(name, "h" | "help") {
             return true;
+        }
+        if find(flags, name).is_some_and(|f| f.value) {
+            it.next();
         }
     }
     false
@@ -415,8 +422,9 @@ mod tests {
             assert!(main_help().contains(&format!("   {}", c.name)));
         }
         assert!(command_help(command("run").expect("run")).contains("--bundle value, -b value"));
-        assert!(wants_help(&v(&["-d", "--help", "id"])) && wants_help(&v(&["-h"])) && wants_help(&v(&["-help"])));
-        assert!(!wants_help(&v(&["id", "--help"])) && !wants_help(&v(&["--", "-h"])));
+        assert!(wants_help("run", &v(&["-d", "--help", "id"])) && wants_help("kill", &v(&["-h"])) && wants_help("foo", &v(&["-help"])));
+        assert!(!wants_help("kill", &v(&["id", "--help"])) && !wants_help("run", &v(&["--", "-h"])));
+        assert!(!wants_help("exec", &v(&["-e", "-h", "id", "sh"])) && wants_help("exec", &v(&["-e=X", "-h"])));
         let (_, rest) = parse_global(&v(&["--root", "/r", "--help"])).expect("ok");
         assert_eq!(rest, v(&["--help"]));
     }

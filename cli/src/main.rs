@@ -64,7 +64,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
         }
         return Ok(0);
     }
-    if args::wants_help(rest) {
+    if args::wants_help(cmd, rest) {
         match args::command(cmd) {
             Some(c) => print!("{}", args::command_help(c)),
             None => return Err(no_help_topic(cmd)),

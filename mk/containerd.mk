@@ -7,7 +7,7 @@
 CARGO ?= cargo
 # Each test starts its own containerd; keep parallelism modest on 2 cores.
 CTR_TEST_THREADS ?= 2
-CTR_TESTS := --test ctr_cgroups --test ctr_cleanup --test ctr_config --test ctr_run --test ctr_task --test ctr_pty --test ctr_events --test ctr_restart --test ctr_shim_kill --test ctr_shim_lifecycle --test ctr_security_5736 --test ctr_shim_parity
+CTR_TESTS := --test ctr_cgroups --test ctr_cleanup --test ctr_config --test ctr_run --test ctr_task --test ctr_pty --test ctr_events --test ctr_restart --test ctr_shim_kill --test ctr_shim_lifecycle --test ctr_security_5736 --test ctr_shim_parity --test ctr_signals
 
 .PHONY: containerd-fetch test-ctr test-ctr-runc demo
 

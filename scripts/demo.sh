@@ -24,6 +24,12 @@ missing=()
 command -v containerd >/dev/null || missing+=(containerd)
 command -v runc >/dev/null || missing+=(runc)
 [[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null 2>&1 || missing+=(busybox-static)
+# The build links libseccomp (-lseccomp needs the -dev package's libseccomp.so).
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  for p in libseccomp-dev pkg-config; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+  done
+fi
 if ((${#missing[@]})); then
   say "installing ${missing[*]} from apt"
   export DEBIAN_FRONTEND=noninteractive

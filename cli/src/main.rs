@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecExtras, ExecOpts, Runtime, Status, Stdio};
-use nix::sys::signal::Signal;
 
 mod args;
 mod events;
@@ -48,13 +47,30 @@ fn main() {
     std::process::exit(code);
 }
 
-const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND [ARGS]
-commands: create start run state kill delete list ps exec pause resume update events spec features";
-
 fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
+    // runc (urfave/cli) prints the help to stdout and exits 0 for no command, `help [CMD]`,
+    // `-h`/`--help`, and `CMD -h`/`CMD --help`; the text comes from the tables the parser uses.
     let Some((cmd, rest)) = rest.split_first() else {
-        return Err(CliError::Usage(USAGE.into()));
+        print!("{}", args::main_help());
+        return Ok(0);
     };
+    if matches!(cmd.as_str(), "help" | "h" | "--help" | "-h" | "-help") {
+        match rest.first().filter(|_| matches!(cmd.as_str(), "help" | "h")) {
+            None => print!("{}", args::main_help()),
+            Some(topic) => match args::command(topic) {
+                Some(c) => print!("{}", args::command_help(c)),
+                None => return Err(no_help_topic(topic)),
+            },
+        }
+        return Ok(0);
+    }
+    if args::wants_help(cmd, rest) {
+        match args::command(cmd) {
+            Some(c) => print!("{}", args::command_help(c)),
+            None => return Err(no_help_topic(cmd)),
+        }
+        return Ok(0);
+    }
     let mut a = Args::new(cmd, rest);
     let rt = || Runtime::new(&g.root).map_err(CliError::from);
     match cmd.as_str() {
@@ -70,6 +86,16 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             let _ = a.flag(&["no-subreaper"]);
             let id = a.id()?;
             a.finish()?;
+            // runc checks the terminal set-up before anything exists (utils_linux.go checkTerminal,
+            // then setupIO's host console): fail here, so a bad combination leaves nothing behind.
+            if console.is_none() && config_terminal(&bundle) {
+                if cmd == "create" || detach {
+                    return Err(CliError::Usage(
+                        "cannot allocate tty if brisk will detach without setting console socket: pass --console-socket, or set terminal to false in config.json".into(),
+                    ));
+                }
+                host_console()?;
+            }
             let preserve_fds = (0..preserve).map(|i| dup_fd(3 + i)).collect::<Result<Vec<_>, _>>()?;
             // A foreground `run` relays the pty itself when the process has a terminal: the
             // runtime uses the pair only then, so offering it costs nothing otherwise.
@@ -134,7 +160,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             a.finish()?;
             let c = rt()?.load(&id)?;
             // Signal 0 only checks, as runc allows (kill.bats sends it to a stopped container).
-            match parse_signal(&sig)? {
+            match brisk_runtime::signal::parse(&sig).map_err(|e| CliError::Usage(e.to_string()))? {
                 Some(sig) => c.kill(sig, all)?,
                 None => c.kill_probe(all)?,
             }
@@ -180,12 +206,13 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
                     println!("{}", serde_json::to_string(&v).map_err(|e| CliError::Other(format!("list: {e}")))?);
                 }
                 "table" => {
-                    println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+                    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
                     for c in &cs {
                         let st = c.status();
                         let pid = if st == Status::Stopped { 0 } else { c.pid() };
-                        println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", c.id(), pid, st, c.bundle().display(), c.state().created, c.state().owner);
+                        rows.push([c.id().to_string(), pid.to_string(), st.to_string(), c.bundle().display().to_string(), c.state().created.clone(), c.state().owner.clone()]);
                     }
+                    print!("{}", table(&rows));
                 }
                 other => return Err(CliError::Usage(format!("--format: {other:?} is not table or json"))),
             }
@@ -240,12 +267,13 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             println!("brisk version {}\nspec: {}", env!("CARGO_PKG_VERSION"), brisk_runtime::spec::OCI_VERSION);
             Ok(0)
         }
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(0)
-        }
-        other => Err(CliError::Usage(format!("unknown command {other:?}\n{USAGE}"))),
+        other => Err(CliError::Usage(format!("unknown command {other:?}: the commands are listed by `brisk help`"))),
     }
+}
+
+/// urfave/cli's wording for `help foo` / `foo -h` (runc's help.bats matches it).
+fn no_help_topic(topic: &str) -> CliError {
+    CliError::Usage(format!("No help topic for '{topic}' (the commands are listed by `brisk help`)"))
 }
 
 fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
@@ -348,10 +376,11 @@ fn exec(_g: &Global, a: &mut Args) -> Result<i32, CliError> {
     let (console_socket, relay_sock) = match (console, terminal, detach) {
         (Some(p), _, _) => (Some(ConsoleSocket::Path(p)), None),
         (None, true, false) => {
+            host_console()?;
             let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| CliError::Other(format!("socketpair: {e}")))?;
             (Some(ConsoleSocket::Connected(a.into())), Some(b))
         }
-        (None, true, true) => return Err(CliError::Usage("exec: --tty with --detach needs --console-socket".into())),
+        (None, true, true) => return Err(CliError::Usage("cannot allocate tty if brisk will detach without setting console socket: pass --console-socket, or drop --tty (terminal: false in process.json)".into())),
         _ => (None, None),
     };
     let opts = ExecOpts { stdio: Stdio::default(), console_socket, preserve_fds };
@@ -386,6 +415,32 @@ fn sub_cgroup_args(args: &[String]) -> Result<std::collections::BTreeMap<String,
         }
     }
     Ok(paths)
+}
+
+/// Whether config.json in `bundle` asks for a terminal. Unreadable or malformed config says no:
+/// create reports that with the field path.
+fn config_terminal(bundle: &Path) -> bool {
+    fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+        .and_then(|v| v.pointer("/process/terminal").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// A foreground process with a terminal needs a terminal on our side to relay it to: one of our
+/// stdio fds, or the controlling terminal. runc (tty.go initHostConsole) looks the same way and
+/// fails with "open /dev/tty: no such device or address" when there is none.
+fn host_console() -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() || std::io::stdout().is_terminal() || std::io::stderr().is_terminal() {
+        return Ok(());
+    }
+    match fs::OpenOptions::new().read(true).write(true).open("/dev/tty") {
+        Ok(_) => Ok(()),
+        Err(e) => Err(CliError::Other(format!(
+            "open /dev/tty: {e}: process.terminal is true but brisk has no terminal to relay it to (stdin, stdout and stderr are not terminals and there is no controlling terminal); run it from a terminal, use -d with --console-socket, or set terminal to false"
+        ))),
+    }
 }
 
 fn dup_fd(fd: i32) -> Result<OwnedFd, CliError> {
@@ -444,6 +499,29 @@ fn list_json(c: &Container) -> ListEntry<'_> {
     }
 }
 
+/// Rows laid out as runc's `list` does with Go's tabwriter (minwidth 12, padding 3, spaces): every
+/// column but the last is as wide as its widest cell plus 3, and at least 12.
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count() + 3).max(12);
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// runc prints `ps <args>` (default -ef) filtered to the container's pids.
 fn ps_table(pids: &[i32], args: &[String]) -> Result<(), CliError> {
     let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
@@ -460,19 +538,6 @@ fn ps_table(pids: &[i32], args: &[String]) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// A signal by name (KILL, SIGKILL, sigkill) or number, as runc's kill accepts; 0 is None.
-fn parse_signal(s: &str) -> Result<Option<Signal>, CliError> {
-    if let Ok(n) = s.parse::<i32>() {
-        if n == 0 {
-            return Ok(None);
-        }
-        return Signal::try_from(n).map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map(Some).map_err(|_| CliError::Usage(format!("unknown signal {s:?}")))
 }
 
 mod logger {

@@ -199,6 +199,16 @@ mod tests {
         assert!(r.block_io().is_none());
     }
 
+    /// `update --help` comes from the args table; it must list exactly what this parser takes.
+    #[test]
+    fn help_lists_exactly_the_parsed_flags() {
+        let mut listed: Vec<&str> = crate::args::command("update").unwrap().flags.iter().flat_map(|f| f.names.iter().copied()).collect();
+        let mut parsed: Vec<&str> = FLAGS.iter().flat_map(|(names, _, _)| names.iter().copied()).chain(["resources", "r"]).collect();
+        listed.sort_unstable();
+        parsed.sort_unstable();
+        assert_eq!(listed, parsed);
+    }
+
     #[test]
     fn errors_name_the_flag() {
         let e = parse(&v(&["--cpu-quota", "x", "c1"])).unwrap_err().to_string();

@@ -6,7 +6,6 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 
 use crate::error::Error;
@@ -165,9 +164,10 @@ impl Container {
         crate::process::start(self)
     }
 
-    /// Send `signal` to the init, or with `all` to every process of the container.
-    pub fn kill(&self, signal: Signal, all: bool) -> Result<(), Error> {
-        crate::process::kill(self, Some(signal), all)
+    /// Send `signal` to the init, or with `all` to every process of the container. Takes a nix
+    /// `Signal` or a [`crate::signal::Sig`] (any number 1..=64, real-time signals included).
+    pub fn kill(&self, signal: impl Into<crate::signal::Sig>, all: bool) -> Result<(), Error> {
+        crate::process::kill(self, Some(signal.into()), all)
     }
 
     /// Signal 0, kill(2)'s existence check, under [`Container::kill`]'s rules: without `all` an

@@ -20,6 +20,7 @@ pub mod process;
 pub mod rootfs;
 pub mod security;
 pub mod selfexe;
+pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod sys;

@@ -40,6 +40,8 @@ pub enum SpawnError {
     Channel { step: &'static str, #[source] source: ChannelError },
     #[error("the container init exited before {step}")]
     InitDied { step: &'static str },
+    #[error("the container init was OOM-killed before {step}: the memory limit ({limit}, linux.resources.memory.limit) is too low for the container to start (peak usage: {peak})")]
+    OomKilled { step: &'static str, limit: String, peak: String },
     #[error("unexpected message from the container init during {step}")]
     Protocol { step: &'static str },
 }
@@ -212,7 +214,7 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     let console = connect_console(opts.console_socket)?;
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     if terminal && console.is_none() {
-        return Err(spec::SpecError::Invalid { path: bundle.dir.join("config.json"), field: "process.terminal".into(), reason: "needs --console-socket".into() }.into());
+        return Err(spec::SpecError::Invalid { path: bundle.dir.join("config.json"), field: "process.terminal".into(), reason: "needs --console-socket (or set terminal to false)".into() }.into());
     }
     let boot = Bootstrap {
         mode: Mode::Create,
@@ -244,9 +246,10 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     let spawned = spawn_init(root, boot, &fds, opts.stdio, enter, Some(&bundle.dir));
     // What enter created (v1 directories next to a systemd unit) must be removed on failure too.
     guard.placement = Some(placement.clone());
-    let (ch, pid, pidfd) = spawned?;
+    let limit = linux.resources().as_ref().and_then(|r| r.memory().as_ref()).and_then(|m| m.limit());
+    let (ch, pid, pidfd) = spawned.map_err(|e| explain_init_death(&placement, limit, e))?;
     drop(fifo);
-    let (_, pid_start) = sys::proc_stat(pid).ok_or(SpawnError::InitDied { step: "recording its start time" })?;
+    let (_, pid_start) = sys::proc_stat(pid).ok_or_else(|| explain_init_death(&placement, limit, SpawnError::InitDied { step: "recording its start time" }.into()))?;
     guard.pidfd = Some(pidfd);
 
     let mut state = State {
@@ -267,8 +270,8 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
 
     // Drive the init through its create-time steps.
     loop {
-        match ch.recv::<FromInit>().map_err(chan("create"))? {
-            None => return Err(SpawnError::InitDied { step: "reporting ready" }.into()),
+        match ch.recv::<FromInit>().map_err(chan("create")).map_err(|e| explain_init_death(&state.cgroup, limit, e))? {
+            None => return Err(explain_init_death(&state.cgroup, limit, SpawnError::InitDied { step: "reporting ready" }.into())),
             Some((FromInit::CreateRuntimeHooks, _)) => {
                 let sj = serde_json::to_vec(&state.oci_json(Status::Creating)).unwrap_or_default();
                 // config.md "Lifecycle" step 6-7: prestart (deprecated) and createRuntime hooks run
@@ -291,6 +294,33 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     guard.armed = false;
     let init_pidfd = guard.pidfd.take();
     Ok(Container { root: root.to_path_buf(), state, init_pidfd })
+}
+
+/// An init (or its helper) that dies during create in a cgroup whose OOM killer ran was killed for
+/// memory: say so, naming the limit, instead of "exited". runc 1.1.5 refuses the same config with
+/// "unable to set memory limit to N (current usage: ...)" because it writes the limits after its
+/// init joined the cgroup (the v1 write fails with EBUSY below the usage); brisk writes them into
+/// the still empty cgroup, so a too-low limit shows up as this kill.
+fn explain_init_death(p: &cgroups::Placement, limit: Option<i64>, e: Error) -> Error {
+    let step = match &e {
+        Error::Spawn(SpawnError::InitDied { step } | SpawnError::Channel { step, .. }) => *step,
+        _ => return e,
+    };
+    let counter = match (p.v1_dir("memory"), p.unified_dir()) {
+        (Some(d), _) => d.join("memory.oom_control"),
+        (None, Some(d)) if p.is_unified() => d.join("memory.events"),
+        _ => return e,
+    };
+    if cgroups::oom::oom_kills(&counter).unwrap_or(0) == 0 {
+        return e;
+    }
+    let peak = [p.v1_dir("memory").map(|d| d.join("memory.max_usage_in_bytes")), p.unified_dir().map(|d| d.join("memory.peak"))]
+        .into_iter()
+        .flatten()
+        .find_map(|f| fs::read_to_string(f).ok())
+        .map_or_else(|| "unknown".to_string(), |v| format!("{} bytes", v.trim()));
+    let limit = limit.map_or_else(|| "not set".to_string(), |l| format!("{l} bytes"));
+    SpawnError::OomKilled { step, limit, peak }.into()
 }
 
 /// Compile (or fetch from the cache) the spec's seccomp filter. crun measured filter compilation
@@ -439,17 +469,19 @@ pub(crate) fn start(c: &mut Container) -> Result<(), Error> {
 use std::os::unix::fs::OpenOptionsExt;
 
 /// `signal` None is signal 0: only the checks (runc's `kill ID 0`).
-pub(crate) fn kill(c: &Container, signal: Option<Signal>, all: bool) -> Result<(), Error> {
+pub(crate) fn kill(c: &Container, signal: Option<crate::signal::Sig>, all: bool) -> Result<(), Error> {
     let status = c.status();
     if status == Status::Stopped && !all {
         return Err(Error::ProcessGone { id: c.id().into(), pid: c.pid() });
     }
     if all {
         // runc freezes the cgroup first so no process can fork away from the signal.
-        let freeze = signal == Some(Signal::SIGKILL) && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
+        let freeze = signal == Some(crate::signal::Sig::KILL) && cgroups::set_frozen(&c.state.cgroup, true).is_ok();
+        let n = signal.map_or(0, crate::signal::Sig::number);
         for pid in c.pids()? {
-            // SAFETY-free: kill(2) via nix; a pid that vanished meanwhile is fine.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+            // SAFETY: kill(2) with a pid from the container's cgroup and a checked signal number
+            // (nix's Signal cannot hold real-time signals); a pid that vanished meanwhile is fine.
+            let _ = unsafe { libc::kill(pid, n) };
         }
         if freeze {
             cgroups::set_frozen(&c.state.cgroup, false)?;
@@ -457,7 +489,7 @@ pub(crate) fn kill(c: &Container, signal: Option<Signal>, all: bool) -> Result<(
         return Ok(());
     }
     let fd = sys::pidfd_verified(c.pid(), c.state.pid_start).map_err(|_| Error::ProcessGone { id: c.id().into(), pid: c.pid() })?;
-    sys::pidfd_send_signal(fd.as_fd(), signal.map_or(0, |s| s as i32)).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
+    sys::pidfd_send_signal(fd.as_fd(), signal.map_or(0, crate::signal::Sig::number)).map_err(|e| if e == nix::errno::Errno::ESRCH { Error::ProcessGone { id: c.id().into(), pid: c.pid() } } else { sys_err("pidfd_send_signal")(e) })
 }
 
 pub(crate) fn delete(c: Container, force: bool) -> Result<(), Error> {
@@ -578,7 +610,7 @@ pub(crate) fn exec(c: &Container, process: &Process, opts: ExecOpts, extras: &Ex
     let terminal = process.terminal().unwrap_or(false);
     let console = connect_console(opts.console_socket)?;
     if terminal && console.is_none() {
-        return Err(spec::SpecError::Invalid { path: config, field: "process.terminal".into(), reason: "needs --console-socket".into() }.into());
+        return Err(spec::SpecError::Invalid { path: config, field: "process.terminal".into(), reason: "needs --console-socket (or set terminal to false)".into() }.into());
     }
     let boot = Bootstrap {
         mode: Mode::Exec,

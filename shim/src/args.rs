@@ -17,8 +17,36 @@ pub struct Flags {
     pub action: String,
 }
 
+/// Every flag: (name, takes a value, help text). `parse` refuses names not listed here, and
+/// `-h`/`-help` prints them ([`usage`]), so the help cannot drift from what is accepted.
+const FLAGS: &[(&str, bool, &str)] = &[
+    ("address", true, "grpc address back to main containerd"),
+    ("bundle", true, "path to the bundle if not workdir"),
+    ("debug", false, "enable debug output in logs"),
+    ("id", true, "id of the task"),
+    ("info", false, "print the runtime's features (JSON) and exit"),
+    ("namespace", true, "namespace that owns the shim"),
+    ("publish-binary", true, "path to publish binary (used for publishing events)"),
+    ("socket", true, "socket path to serve"),
+    ("v", false, "show the shim version and exit"),
+    ("version", false, "show the shim version and exit"),
+];
+
+/// What `-h` prints, in Go's flag package layout (containerd-shim-runc-v2 prints the same way).
+pub fn usage(prog: &str) -> String {
+    let mut out = format!("Usage of {prog}:\n");
+    for (name, value, help) in FLAGS {
+        let arg = if *value { " string" } else { "" };
+        out.push_str(&format!("  -{name}{arg}\n    \t{help}\n"));
+    }
+    out
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ArgsError {
+    /// `-h`, `-help` or `--help`: not an error for the user (exit 0 after the usage).
+    #[error("help requested")]
+    Help,
     #[error("flag provided but not defined: -{0}")]
     Unknown(String),
     #[error("flag needs an argument: -{0}")]
@@ -45,6 +73,12 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Flags, ArgsError> {
             Some((n, v)) => (n, Some(v.to_string())),
             None => (body, None),
         };
+        if matches!(name, "h" | "help") {
+            return Err(ArgsError::Help);
+        }
+        if !FLAGS.iter().any(|(n, _, _)| *n == name) {
+            return Err(ArgsError::Unknown(name.to_string()));
+        }
         let boolean = |inline: Option<String>| -> Result<bool, ArgsError> {
             match inline.as_deref() {
                 None | Some("true") | Some("1") | Some("t") | Some("T") | Some("TRUE")
@@ -128,6 +162,12 @@ mod tests {
     #[test]
     fn version_info_and_errors() {
         assert!(parse(&["-v"]).unwrap().version);
+        assert_eq!(parse(&["--help"]).unwrap_err(), ArgsError::Help);
+        assert_eq!(parse(&["-h"]).unwrap_err(), ArgsError::Help);
+        let u = usage("x");
+        for (name, _, _) in FLAGS {
+            assert!(u.contains(&format!("  -{name}")), "{name} missing from the usage:\n{u}");
+        }
         assert!(parse(&["-info"]).unwrap().info);
         assert_eq!(
             parse(&["-bogus"]).unwrap_err(),

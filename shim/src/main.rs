@@ -31,6 +31,11 @@ fn main() {
         .collect();
     let flags = match args::parse(&argv) {
         Ok(f) => f,
+        // Go's flag package (containerd-shim-runc-v2): the usage on stderr, exit 0.
+        Err(args::ArgsError::Help) => {
+            eprint!("{}", args::usage("containerd-shim-brisk-v2"));
+            std::process::exit(0);
+        }
         Err(e) => {
             eprintln!("containerd-shim-brisk-v2: {e}");
             std::process::exit(2);

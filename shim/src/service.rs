@@ -30,6 +30,7 @@ use containerd_shim_protos::shim_async::Task;
 use containerd_shim_protos::ttrpc;
 use containerd_shim_protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim_protos::types::task::{ProcessInfo, Status};
+use brisk_runtime::signal::Sig;
 use nix::sys::signal::Signal;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -520,13 +521,13 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-fn pidfd_signal(fd: &OwnedFd, sig: Signal) -> std::io::Result<()> {
+fn pidfd_signal(fd: &OwnedFd, sig: Sig) -> std::io::Result<()> {
     // SAFETY: pidfd_send_signal(pidfd, sig, NULL info, 0 flags); the fd is open for the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             fd.as_raw_fd(),
-            sig as i32,
+            sig.number(),
             std::ptr::null::<libc::siginfo_t>(),
             0,
         )
@@ -566,10 +567,12 @@ impl Drop for SpawnGuard<'_> {
     }
 }
 
-fn signal_from(n: u32) -> Result<Signal> {
-    Signal::try_from(n as i32).map_err(|_| ShimError::InvalidArgument {
+/// containerd passes the number its client gave: any of 1..=64, real-time signals included
+/// (podman's `kill -s 64`), through the runtime's one signal parser.
+fn signal_from(n: u32) -> Result<Sig> {
+    Sig::from_number(i64::from(n)).map_err(|e| ShimError::InvalidArgument {
         field: "signal",
-        reason: format!("{n} is not a signal"),
+        reason: e.to_string(),
     })
 }
 
@@ -1627,7 +1630,10 @@ mod tests {
 
     #[test]
     fn signals_are_validated() {
-        assert_eq!(signal_from(9).unwrap(), Signal::SIGKILL);
+        assert_eq!(signal_from(9).unwrap(), Sig::KILL);
+        assert_eq!(signal_from(34).unwrap().number(), 34);
+        assert_eq!(signal_from(64).unwrap().number(), 64);
+        assert!(signal_from(0).is_err());
         let e = signal_from(999).unwrap_err();
         assert!(e.to_string().contains("signal"), "{e}");
     }

@@ -226,25 +226,30 @@ pub fn validate_resources(r: &LinuxResources) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// The container's directory in each hierarchy, for `cgroups_path` (absolute: from the hierarchy
-/// root; relative: from the caller's own cgroup; absent: `/<id>`).
+/// The container's directory in each hierarchy, for `cgroups_path`, as runc 1.1.5 resolves it:
+/// absolute → from the hierarchy root; relative → under the caller's own cgroup; absent → the
+/// relative path `<id>` (specconv gives the cgroup the container's name, and the fs managers put a
+/// relative name under the caller's cgroup). On a pure v2 host "the caller's cgroup" is its
+/// parent (fs2 defaultDirPath): the caller's own cgroup has processes, so no controller could be
+/// enabled for a child of it.
 pub fn plan(hs: &[Hierarchy], cgroups_path: Option<&Path>, id: &str, own: &str) -> Vec<(Hierarchy, PathBuf)> {
-    let rel = match cgroups_path {
-        Some(p) if p.is_absolute() => p.to_path_buf(),
-        Some(p) => PathBuf::from("/").join(p),
-        None => PathBuf::from("/").join(id),
-    };
+    let name = PathBuf::from(id);
+    let path = cgroups_path.unwrap_or(&name);
+    let unified = is_unified(hs);
     hs.iter()
         .map(|h| {
-            let base = if cgroups_path.is_some_and(|p| !p.is_absolute()) {
-                own_path(own, h).unwrap_or_else(|| PathBuf::from("/"))
+            let full = if path.is_absolute() {
+                path.to_path_buf()
             } else {
-                PathBuf::from("/")
+                let mut base = own_path(own, h).unwrap_or_else(|| PathBuf::from("/"));
+                if unified {
+                    base = base.parent().map(Path::to_path_buf).unwrap_or(base);
+                }
+                base.join(path)
             };
-            let full = base.join(rel.strip_prefix("/").unwrap_or(&rel));
             // The hierarchy may be mounted from a sub-path (inside a container): strip it.
             let inside = full.strip_prefix(&h.root).map(Path::to_path_buf).unwrap_or(full);
-            (h.clone(), h.mount.join(inside))
+            (h.clone(), h.mount.join(inside.strip_prefix("/").unwrap_or(&inside)))
         })
         .collect()
 }
@@ -581,6 +586,11 @@ mod tests {
         assert!(p.is_unified());
         assert_eq!(p.version(), CgroupVersion::V2);
         assert_eq!(p.unified_dir(), Some(Path::new("/sys/fs/cgroup/a")));
+        // Relative and absent paths go under the parent of the caller's cgroup (runc's fs2).
+        let own = "0::/user.slice/u/x\n";
+        assert_eq!(plan(&hs, Some(Path::new("c")), "id", own)[0].1, PathBuf::from("/sys/fs/cgroup/user.slice/u/c"));
+        assert_eq!(plan(&hs, None, "id", own)[0].1, PathBuf::from("/sys/fs/cgroup/user.slice/u/id"));
+        assert_eq!(plan(&hs, None, "id", "0::/\n")[0].1, PathBuf::from("/sys/fs/cgroup/id"));
     }
 
     #[test]
@@ -592,11 +602,16 @@ mod tests {
         let rel = plan(&hs, Some(Path::new("c")), "id", own);
         assert_eq!(rel[2].1, PathBuf::from("/sys/fs/cgroup/memory/user.slice/c"));
         assert_eq!(rel[0].1, PathBuf::from("/sys/fs/cgroup/unified/user.slice/x/c"));
+        // No cgroupsPath: `<own cgroup>/<id>`, as runc does (not `/<id>`).
+        let own = "4:cpu,cpuacct:/user.slice/s\n5:memory:/user.slice\n0::/user.slice/x\n";
         let def = plan(&hs, None, "id", own);
-        assert_eq!(def[3].1, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/id"));
+        assert_eq!(def[3].1, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/user.slice/s/id"));
+        assert_eq!(def[2].1, PathBuf::from("/sys/fs/cgroup/memory/user.slice/id"));
         let p = Placement { dirs: def, created: vec![], systemd: None };
         assert_eq!(p.version(), CgroupVersion::V1);
-        assert_eq!(p.v1_dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/id")));
+        assert_eq!(p.v1_dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/user.slice/s/id")));
+        // A caller in the root cgroup: `/<id>`.
+        assert_eq!(plan(&hs, None, "id", "5:memory:/\n")[2].1, PathBuf::from("/sys/fs/cgroup/memory/id"));
     }
 
     #[test]

@@ -55,6 +55,7 @@ podman_tests!(
     pause_unpause,
     top,
     network_none,
+    exec_options_restart_update,
 );
 
 const IMAGE: &str = "localhost/brisk-podman:test";
@@ -436,4 +437,19 @@ fn top(p: &Podman) {
 fn network_none(p: &Podman) {
     let r = p.run_rm(&["--network", "none"], &["sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"]).ok();
     assert_eq!(r.stdout, "lo\n");
+}
+
+/// `exec` with a terminal, user, working directory and environment; `restart`; `update` (the
+/// runtime's `update` command) reaching the container's memory cgroup.
+fn exec_options_restart_update(p: &Podman) {
+    p.run_detached("c", "echo started; while :; do sleep 0.2; done", "started");
+    let r = p.podman(&["exec", "-u", "1000", "-w", "/tmp", "-e", "X=y", "c", "sh", "-c", "id -u; pwd; echo $X"]).ok();
+    assert_eq!(r.stdout, "1000\n/tmp\ny\n");
+    assert_eq!(p.podman(&["exec", "-t", "c", "sh", "-c", "test -t 0 && test -t 1"]).code, 0);
+    p.podman(&["restart", "-t", "0", "c"]).ok();
+    assert_eq!(p.inspect("c", "{{.State.Status}}"), "running");
+    p.podman(&["update", "--memory", "128m", "c"]).ok();
+    let id = p.inspect("c", "{{.Id}}");
+    let limit = Path::new("/sys/fs/cgroup/memory").join(p.cgroup_parent.trim_start_matches('/')).join(format!("libpod-{id}/memory.limit_in_bytes"));
+    assert_eq!(fs::read_to_string(&limit).unwrap_or_else(|e| panic!("{}: {e}", limit.display())).trim(), "134217728");
 }

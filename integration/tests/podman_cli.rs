@@ -10,7 +10,9 @@
 //! `netns = "none"`. Containers live under a private `--cgroup-parent` (cgroupfs manager), so their
 //! cgroups and conmon's are removable. Dropping the world removes containers, kills any conmon left
 //! on its directories, unmounts whatever is still mounted under it and removes the cgroups and the
-//! directory, also when a test fails.
+//! directory, also when a test fails. The one host path podman writes regardless,
+//! /var/lib/containers/cache (containers/image's blob-info cache), is removed again when this test
+//! process created it.
 //!
 //! Run with `make test-podman` (mk/podman.mk), which installs podman and its helpers first.
 //!
@@ -59,6 +61,16 @@ podman_tests!(
 );
 
 const IMAGE: &str = "localhost/brisk-podman:test";
+
+/// containers/image's blob-info cache for root: `podman import` creates it whatever `--root` says
+/// (there is no option to move it). Removed after each test if this test process created it.
+const BLOB_CACHE_DIR: &str = "/var/lib/containers/cache";
+
+/// Whether /var/lib/containers existed before this process ran podman (checked once, first).
+fn host_had_containers_dir() -> bool {
+    static HAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAD.get_or_init(|| Path::new("/var/lib/containers").exists())
+}
 
 /// How long one podman command may take before the test calls it hung (a guard, not an assertion).
 const CMD_LIMIT: Duration = Duration::from_secs(120);
@@ -111,6 +123,7 @@ impl Podman {
             })),
         };
         assert!(runtime.exists(), "runtime {} not found (set RUNC_BIN / BRISK_BIN)", runtime.display());
+        host_had_containers_dir();
         let dir = tempfile::Builder::new().prefix("brisk-podman-").tempdir().expect("podman temp dir");
         let p = Podman { runtime, dir, cgroup_parent: format!("/{}", unique_name("brisk-podman")) };
         let d = p.dir.path();
@@ -324,7 +337,13 @@ impl Drop for Podman {
                 }
             }
         }
-        // vfs layers hold read-only directories; TempDir's own removal handles them as root.
+        if !host_had_containers_dir() {
+            // Another test of this process may be importing right now: its own drop removes what
+            // this one cannot.
+            let _ = fs::remove_file(Path::new(BLOB_CACHE_DIR).join("blob-info-cache-v1.boltdb"));
+            let _ = fs::remove_dir(BLOB_CACHE_DIR);
+            let _ = fs::remove_dir("/var/lib/containers");
+        }
     }
 }
 

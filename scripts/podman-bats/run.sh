@@ -7,8 +7,11 @@
 # Private: storage (graphroot/runroot, vfs), tmp_dir, file locks, events log, network config dir,
 # containers.conf/registries.conf/storage.conf (CONTAINERS_*), volumes. The whole run is inside a new
 # network namespace (only loopback; podman's CNI bridge and firewall rules land there) and a new mount
-# namespace (storage and shm mounts vanish with it). Container cgroups go under podman's usual
-# /libpod_parent and are removed by podman.
+# namespace (storage and shm mounts vanish with it), where the host paths podman and its CNI plugins
+# write regardless of configuration (/var/lib/containers: image blob cache, /var/lib/cni: IPAM state,
+# /run/netns: netns bind mounts, /etc/cni/net.d: lock file) are covered by private directories; those
+# of them that did not exist before are created empty for that and removed afterwards. Container
+# cgroups go under podman's usual /libpod_parent and are removed by podman.
 #
 # No registry is reachable: quay.io/libpod/testimage is replaced by a local stand-in (busybox-static
 # plus what the suite looks for: /home/podman/{testimage-id,pause}, WORKDIR, CMD, labels). Tests that
@@ -45,10 +48,21 @@ if [ -z "${PODMAN_BATS_INNER:-}" ]; then
 		for p in /proc/[0-9]*; do
 			if { tr "\\0" " " <"$p/cmdline"; } 2>/dev/null | grep -q "^/usr/bin/conmon .*$W"; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
 		done
+		for d in $created; do [ -e "$d" ] || continue; rmdir "$d" 2>/dev/null || echo "run.sh: $d is not empty, left in place" >&2; done
 		rm -rf "$W"
 	}
+	created=
 	trap cleanup EXIT
 	mkdir -p "$W"/{root,runroot,tmp,net,vol}
+	for d in /var/lib/containers /var/lib/cni /run/netns /etc/cni/net.d; do
+		[ -d "$d" ] || { mkdir -p "$d"; created="$d $created"; }
+	done
+	# podman's default cgroup parent (cgroupfs manager) is never removed by podman: remove it (and its
+	# conmon child) afterwards if this run created it.
+	for h in /sys/fs/cgroup/*/; do
+		[ -L "${h%/}" ] || [ -d "${h}libpod_parent" ] || created="$created ${h}libpod_parent/conmon ${h}libpod_parent"
+	done
+	export PODMAN_BATS_WORLD=$W
 	cat >"$W/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
@@ -75,29 +89,6 @@ graphroot = "$W/root"
 CONF
 	export CONTAINERS_CONF=$W/containers.conf CONTAINERS_REGISTRIES_CONF=$W/registries.conf CONTAINERS_STORAGE_CONF=$W/storage.conf
 
-	# The testimage stand-in.
-	R=$W/rootfs
-	mkdir -p "$R"/{bin,dev,etc,proc,sys,tmp,root,run,var/tmp,home/podman,usr/bin,usr/sbin,sbin}
-	chmod 1777 "$R/tmp"
-	cp /bin/busybox "$R/bin/busybox"
-	chroot "$R" /bin/busybox --install -s
-	printf 'root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/sbin/nologin\ndaemon:x:2:2:daemon:/sbin:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n' >"$R/etc/passwd"
-	printf 'root:x:0:root\nbin:x:1:root,bin,daemon\ndaemon:x:2:root,bin,daemon\nnobody:x:65534:\n' >"$R/etc/group"
-	echo 'NAME="brisk testimage stand-in"' >"$R/etc/os-release"
-	date +%Y%m%d >"$R/home/podman/testimage-id"
-	touch --date=@1600000000 "$R/home/podman/testimage-id"
-	printf 'echo Confirmed: testimage pause invoked as $0\nwhile :; do\n    sleep 0.1\ndone\n' >"$R/home/podman/pause"
-	chmod 755 "$R/home/podman/pause"
-	tar --numeric-owner -C "$R" -cf "$W/testimage.tar" .
-	rm -rf "$R"
-	podman import -q \
-		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-		--change 'WORKDIR /home/podman' \
-		--change 'CMD ["/bin/echo", "This container is intended for podman CI testing"]' \
-		--change 'LABEL created_by=brisk-scripts/podman-bats/run.sh' \
-		--change 'LABEL created_at=2022-06-15T00:00:00Z' \
-		"$W/testimage.tar" quay.io/libpod/testimage:20220615 >/dev/null
-	rm -f "$W/testimage.tar"
 	echo "run.sh: runtime $runtime, world $W, files: ${files[*]}" >&2
 	set +e
 	PODMAN_BATS_INNER=1 unshare --net --mount --propagation private "$0" -r "$runtime" ${out:+-o "$out"} "${files[@]}"
@@ -108,6 +99,36 @@ fi
 
 # Inside the new namespaces.
 ip link set lo up 2>/dev/null || busybox ip link set lo up
+for d in /var/lib/containers /var/lib/cni /run/netns /etc/cni/net.d; do
+	p=$PODMAN_BATS_WORLD/host${d//\//_}
+	mkdir -p "$p"
+	[ "$d" != /etc/cni/net.d ] || cp -a /etc/cni/net.d/. "$p/"
+	mount --bind "$p" "$d"
+done
+
+# The testimage stand-in.
+R=$PODMAN_BATS_WORLD/rootfs
+mkdir -p "$R"/{bin,dev,etc,proc,sys,tmp,root,run,var/tmp,home/podman,usr/bin,usr/sbin,sbin}
+chmod 1777 "$R/tmp"
+cp /bin/busybox "$R/bin/busybox"
+chroot "$R" /bin/busybox --install -s
+printf 'root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/sbin/nologin\ndaemon:x:2:2:daemon:/sbin:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n' >"$R/etc/passwd"
+printf 'root:x:0:root\nbin:x:1:root,bin,daemon\ndaemon:x:2:root,bin,daemon\nnobody:x:65534:\n' >"$R/etc/group"
+echo 'NAME="brisk testimage stand-in"' >"$R/etc/os-release"
+date +%Y%m%d >"$R/home/podman/testimage-id"
+touch --date=@1600000000 "$R/home/podman/testimage-id"
+printf 'echo Confirmed: testimage pause invoked as $0\nwhile :; do\n    sleep 0.1\ndone\n' >"$R/home/podman/pause"
+chmod 755 "$R/home/podman/pause"
+tar --numeric-owner -C "$R" -cf "$PODMAN_BATS_WORLD/testimage.tar" .
+rm -rf "$R"
+podman import -q \
+	--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+	--change 'WORKDIR /home/podman' \
+	--change 'CMD ["/bin/echo", "This container is intended for podman CI testing"]' \
+	--change 'LABEL created_by=brisk-scripts/podman-bats/run.sh' \
+	--change 'LABEL created_at=2022-06-15T00:00:00Z' \
+	"$PODMAN_BATS_WORLD/testimage.tar" quay.io/libpod/testimage:20220615 >/dev/null
+rm -f "$PODMAN_BATS_WORLD/testimage.tar"
 cd "$SRC"
 paths=()
 for f in "${files[@]}"; do paths+=("test/system/${f%.bats}.bats"); done

@@ -22,6 +22,9 @@ set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$ROOT_DIR/.build/podman-bats}
 SRC=$BUILD/podman-4.3.1
+# Host paths podman, buildah, the runtimes and CNI write whatever the configuration says (image blob
+# cache, IPAM state, netns bind mounts, CNI lock, runtime state dirs): private in the run's namespace.
+PRIVATE_DIRS="/var/lib/containers /var/lib/cni /run/netns /etc/cni/net.d /run/runc /run/brisk"
 DEFAULT_FILES="030-run 032-sig-proxy 035-logs 040-ps 045-start 050-stop 055-rm 060-mount 075-exec 080-pause 130-kill 160-volumes 190-run-ipcns 280-update 420-cgroups"
 
 runtime= out=
@@ -42,9 +45,7 @@ files=("$@")
 if [ -z "${PODMAN_BATS_INNER:-}" ]; then
 	W=$(mktemp -d /tmp/brisk-podman-bats.XXXXXX)
 	cleanup() {
-		# Containers podman may have left (their conmons, cgroups), then the world itself.
-		CONTAINERS_CONF=$W/containers.conf CONTAINERS_STORAGE_CONF=$W/storage.conf \
-			podman rm -a -f -t 0 >/dev/null 2>&1 || true
+		# Containers were removed inside the namespaces; conmons that outlived that, then the world.
 		for p in /proc/[0-9]*; do
 			if { tr "\\0" " " <"$p/cmdline"; } 2>/dev/null | grep -q "^/usr/bin/conmon .*$W"; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
 		done
@@ -54,7 +55,7 @@ if [ -z "${PODMAN_BATS_INNER:-}" ]; then
 	created=
 	trap cleanup EXIT
 	mkdir -p "$W"/{root,runroot,tmp,net,vol}
-	for d in /var/lib/containers /var/lib/cni /run/netns /etc/cni/net.d; do
+	for d in $PRIVATE_DIRS; do
 		[ -d "$d" ] || { mkdir -p "$d"; created="$d $created"; }
 	done
 	# podman's default cgroup parent (cgroupfs manager) is never removed by podman: remove it (and its
@@ -99,12 +100,25 @@ fi
 
 # Inside the new namespaces.
 ip link set lo up 2>/dev/null || busybox ip link set lo up
-for d in /var/lib/containers /var/lib/cni /run/netns /etc/cni/net.d; do
+for d in $PRIVATE_DIRS; do
 	p=$PODMAN_BATS_WORLD/host${d//\//_}
 	mkdir -p "$p"
 	[ "$d" != /etc/cni/net.d ] || cp -a /etc/cni/net.d/. "$p/"
 	mount --bind "$p" "$d"
 done
+# podman's shm lock segment (/dev/shm/libpod_lock), for tests that bring their own containers.conf.
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+# buildah's bundles and the tests' scratch files.
+export TMPDIR=$PODMAN_BATS_WORLD/tmp-bats
+mkdir -p "$TMPDIR"
+# What the tests leave behind (buildah's RUN containers are not podman's), removed before leaving
+# the namespaces.
+inner_cleanup() {
+	podman pod rm -a -f -t 0 >/dev/null 2>&1 || true
+	podman rm -a -f -t 0 >/dev/null 2>&1 || true
+	for id in $("$runtime" list -q 2>/dev/null); do "$runtime" delete -f "$id" >/dev/null 2>&1 || true; done
+}
+trap inner_cleanup EXIT
 
 # The testimage stand-in.
 R=$PODMAN_BATS_WORLD/rootfs
@@ -132,7 +146,7 @@ rm -f "$PODMAN_BATS_WORLD/testimage.tar"
 cd "$SRC"
 paths=()
 for f in "${files[@]}"; do paths+=("test/system/${f%.bats}.bats"); done
-PODMAN=/usr/bin/podman BATS_TMPDIR=${TMPDIR:-/tmp} bats --tap "${paths[@]}" | tee "${out:-/dev/null}" | grep -E '^(not ok|ok)' | awk '
+PODMAN=/usr/bin/podman BATS_TMPDIR=$TMPDIR bats --tap "${paths[@]}" | tee "${out:-/dev/null}" | grep -E '^(not ok|ok)' | awk '
 	/^ok/ && / # skip/ { skip++; next }
 	/^ok/ { pass++; next }
 	/^not ok/ { fail++; print }

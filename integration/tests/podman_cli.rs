@@ -469,6 +469,9 @@ fn exec_options_restart_update(p: &Podman) {
     assert_eq!(p.inspect("c", "{{.State.Status}}"), "running");
     p.podman(&["update", "--memory", "128m", "c"]).ok();
     let id = p.inspect("c", "{{.Id}}");
-    let limit = Path::new("/sys/fs/cgroup/memory").join(p.cgroup_parent.trim_start_matches('/')).join(format!("libpod-{id}/memory.limit_in_bytes"));
+    let cg = format!("{}/libpod-{id}", p.cgroup_parent.trim_start_matches('/'));
+    // cgroup v1 memory controller (this host), or the unified hierarchy on a v2-only host.
+    let v1 = Path::new("/sys/fs/cgroup/memory");
+    let limit = if v1.is_dir() { v1.join(cg).join("memory.limit_in_bytes") } else { Path::new("/sys/fs/cgroup").join(cg).join("memory.max") };
     assert_eq!(fs::read_to_string(&limit).unwrap_or_else(|e| panic!("{}: {e}", limit.display())).trim(), "134217728");
 }

@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nix::sys::stat::SFlag;
 
+use super::copyup::CopyError;
 use super::sys::{Kind, MountAttr, Sys, Target};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +143,19 @@ impl Sys for FakeSys {
 
     fn open(&mut self, path: &Path) -> nix::Result<PathBuf> {
         self.follow(path)
+    }
+
+    fn open_dir(&mut self, path: &Path) -> nix::Result<PathBuf> {
+        let p = self.follow(path)?;
+        match self.nodes.get(&p) {
+            Some(Node::Dir) => Ok(p),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn copy_tree(&mut self, src: &PathBuf, dest: &Path) -> Result<(), CopyError> {
+        self.record(format!("copyup {} -> {}", src.display(), dest.display()))
+            .map_err(|source| CopyError { step: "copy", path: PathBuf::from("."), source })
     }
 
     fn kind(&mut self, fd: &PathBuf) -> nix::Result<Kind> {

@@ -16,12 +16,17 @@
 //!   tmpfs rw);
 //! * a tmpfs over an existing directory keeps that directory's mode unless `mode=` is given (runc
 //!   1.1 lets the directory's mode override `mode=`);
-//! * `type: bind` alone means a bind mount; `idmap`, `ridmap`, `tmpcopyup` and uid/gid-mapped
-//!   mounts are refused by name instead of being passed to the filesystem as data.
+//! * `type: bind` alone means a bind mount; `idmap`, `ridmap` and uid/gid-mapped mounts are refused
+//!   by name instead of being passed to the filesystem as data;
+//! * `tmpcopyup` copies from an fd of the image's directory opened before the tmpfs covers it, into
+//!   the tmpfs mounted directly at its destination; runc mounts the tmpfs on a private directory
+//!   under the host's /tmp, copies, then moves it. The resulting tree is the same (see
+//!   `copyup.rs` for what is copied), without a host directory to create and clean up.
 //!
 //! A relative bind-mount source is resolved by the kernel against the init's working directory
 //! (runc resolves it against the bundle, which is runc's cwd).
 
+mod copyup;
 mod options;
 mod sys;
 #[cfg(test)]
@@ -71,6 +76,9 @@ pub enum RootfsError {
     /// A mount(2) of a filesystem or bind failed (`what` is the filesystem type or "bind").
     #[error("rootfs: mount {what} on {path}: {source}")]
     Mount { what: String, path: PathBuf, #[source] source: nix::Error },
+    /// tmpcopyup of the mount at `dest` failed at `step` on `path` (relative to `dest`).
+    #[error("rootfs: tmpcopyup {dest}: {step} {path}: {source}")]
+    CopyUp { dest: PathBuf, step: &'static str, path: PathBuf, #[source] source: nix::Error },
 }
 
 fn sys_err<'p>(step: &'static str, path: &'p Path) -> impl FnOnce(nix::Error) -> RootfsError + 'p {
@@ -354,10 +362,10 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     let opts = mount_opts(m);
     let typ = m.typ().as_deref().unwrap_or("");
     let given = clean(m.destination());
-    // Extensions brisk does not implement (runc's tmpcopyup, runc 1.2's id-mapped mounts): refuse
-    // them rather than pass them to the filesystem as data (a bind mount would silently ignore them).
+    // Extensions brisk does not implement (runc 1.2's id-mapped mounts): refuse them rather than
+    // pass them to the filesystem as data (a bind mount would silently ignore them).
     for o in m.options().as_deref().unwrap_or(&[]) {
-        if matches!(o.as_str(), "idmap" | "ridmap" | "tmpcopyup") {
+        if matches!(o.as_str(), "idmap" | "ridmap") {
             return Err(invalid("mount", &given, format!("mount option {o:?} is not supported")));
         }
     }
@@ -409,6 +417,13 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
         _ => None,
     };
     mkdir_all(sys, dest, 0o755)?;
+    // tmpcopyup (runc acts on it for tmpfs only and ignores it elsewhere): keep a handle on the
+    // image's directory, which the tmpfs is about to cover.
+    let copy_src = if typ == "tmpfs" && opts.copy_up {
+        Some(sys.open_dir(dest).map_err(sys_err("tmpcopyup: open", dest))?)
+    } else {
+        None
+    };
     // Like runc: tmpfs (it may need chmod/copy-up) and /dev (devices are created in it later) are
     // mounted read-write first; tmpfs is remounted read-only right away, /dev in finalize().
     let delay_ro = typ == "tmpfs" || given == Path::new("/dev");
@@ -417,6 +432,15 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     sys.mount(m.source().as_deref(), Target::In(&fd), Some(typ), flags, opts.data.as_deref())
         .map_err(|source| RootfsError::Mount { what: typ.to_string(), path: dest.to_path_buf(), source })?;
     drop(fd);
+    if let Some(src) = copy_src {
+        // On failure the init exits and its mount namespace, tmpfs included, goes with it.
+        sys.copy_tree(&src, dest).map_err(|e| RootfsError::CopyUp {
+            dest: dest.to_path_buf(),
+            step: e.step,
+            path: e.path,
+            source: e.source,
+        })?;
+    }
     if let Some(perm) = keep_mode {
         sys.chmod_dir(dest, perm).map_err(sys_err("chmod", dest))?;
     }

@@ -29,6 +29,10 @@ pub enum OptionEffect {
     Propagation(u64),
     /// A recursive attribute applied with `mount_setattr(AT_RECURSIVE)` (raw `MOUNT_ATTR_*` bits).
     Recursive { clear: bool, attr: u64 },
+    /// runc's `tmpcopyup` extension: a tmpfs starts with a copy of what the image has at its
+    /// destination. runc accepts it on any mount and acts on it only for tmpfs; it is never
+    /// filesystem data.
+    CopyUp,
 }
 
 /// One entry of [`MOUNT_OPTIONS`].
@@ -57,7 +61,8 @@ const fn rclr(name: &'static str, attr: u64) -> MountOption {
     MountOption { name, effect: OptionEffect::Recursive { clear: true, attr } }
 }
 
-/// Every mount option brisk understands (runc 1.1's set plus the spec's nosymfollow family).
+/// Every mount option brisk understands (runc 1.1's set, including its `tmpcopyup` extension, plus
+/// the spec's nosymfollow family).
 /// Anything else in a mount's `options` is passed to the filesystem as data, as runc does.
 pub const MOUNT_OPTIONS: &[MountOption] = &[
     set("acl", MsFlags::MS_POSIXACL),
@@ -121,6 +126,7 @@ pub const MOUNT_OPTIONS: &[MountOption] = &[
     rclr("rnostrictatime", MOUNT_ATTR_STRICTATIME),
     rset("rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW),
     rclr("rsymfollow", MOUNT_ATTR_NOSYMFOLLOW),
+    MountOption { name: "tmpcopyup", effect: OptionEffect::CopyUp },
 ];
 
 /// The option names of [`MOUNT_OPTIONS`], for `brisk features` (`mountOptions`).
@@ -139,11 +145,13 @@ pub struct ParsedOptions {
     pub attr_clr: u64,
     /// Unknown options joined with ',' (e.g. `size=64m,mode=755`), passed as filesystem data.
     pub data: Option<String>,
+    /// `tmpcopyup` was given.
+    pub copy_up: bool,
 }
 
 impl Default for ParsedOptions {
     fn default() -> Self {
-        ParsedOptions { flags: MsFlags::empty(), propagation: Vec::new(), attr_set: 0, attr_clr: 0, data: None }
+        ParsedOptions { flags: MsFlags::empty(), propagation: Vec::new(), attr_set: 0, attr_clr: 0, data: None, copy_up: false }
     }
 }
 
@@ -180,6 +188,7 @@ pub fn parse_options<S: AsRef<str>>(options: &[S]) -> ParsedOptions {
                     out.attr_clr |= MOUNT_ATTR_ATIME_MASK;
                 }
             }
+            Some(OptionEffect::CopyUp) => out.copy_up = true,
             None if opt.is_empty() => {}
             None => data.push(opt),
         }
@@ -311,5 +320,15 @@ mod tests {
         assert_eq!((p.attr_set, p.attr_clr), (MOUNT_ATTR_NODIRATIME, 0));
         let p = parse_options(&["rnosymfollow"]);
         assert_eq!(p.attr_set, MOUNT_ATTR_NOSYMFOLLOW);
+    }
+
+    #[test]
+    fn tmpcopyup_is_an_extension_not_data() {
+        let p = parse_options(&["rw", "rprivate", "nosuid", "nodev", "tmpcopyup", "size=1m"]);
+        assert!(p.copy_up);
+        assert_eq!(p.data.as_deref(), Some("size=1m"));
+        assert_eq!(p.flags, MsFlags::MS_NOSUID | MsFlags::MS_NODEV);
+        assert!(!parse_options(&["nosuid"]).copy_up);
+        assert!(mount_option_names().any(|n| n == "tmpcopyup"));
     }
 }

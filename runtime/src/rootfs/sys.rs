@@ -14,6 +14,8 @@ use nix::sys::stat::{fstat, mknodat, Mode, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{fchownat, Gid, Uid};
 
+use super::copyup::{copy_tree, CopyError};
+
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -51,6 +53,11 @@ pub(crate) trait Sys {
     fn readlink(&mut self, path: &Path) -> nix::Result<Option<PathBuf>>;
     /// Open `path` inside the root, following symlinks only inside it.
     fn open(&mut self, path: &Path) -> nix::Result<Self::Fd>;
+    /// Open a directory inside the root for reading its entries (tmpcopyup's source, opened before
+    /// the tmpfs covers it: the fd keeps reaching the image's directory underneath).
+    fn open_dir(&mut self, path: &Path) -> nix::Result<Self::Fd>;
+    /// Copy the tree under `src` (from `open_dir`) into the directory at `dest` (runc's tmpcopyup).
+    fn copy_tree(&mut self, src: &Self::Fd, dest: &Path) -> Result<(), CopyError>;
     fn kind(&mut self, fd: &Self::Fd) -> nix::Result<Kind>;
     /// Permission bits (07777) of an opened path.
     fn perm(&mut self, fd: &Self::Fd) -> nix::Result<u32>;
@@ -206,6 +213,17 @@ impl Sys for RealSys {
 
     fn open(&mut self, path: &Path) -> nix::Result<RealFd> {
         Ok(RealFd { fd: self.open_in(path, OFlag::O_PATH)?, path: path.to_path_buf() })
+    }
+
+    fn open_dir(&mut self, path: &Path) -> nix::Result<RealFd> {
+        Ok(RealFd { fd: self.open_in(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?, path: path.to_path_buf() })
+    }
+
+    fn copy_tree(&mut self, src: &RealFd, dest: &Path) -> Result<(), CopyError> {
+        let to = self
+            .open_in(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .map_err(|source| CopyError { step: "open tmpfs", path: PathBuf::from("."), source })?;
+        copy_tree(src.fd.as_fd(), to.as_fd())
     }
 
     fn kind(&mut self, fd: &RealFd) -> nix::Result<Kind> {

@@ -478,7 +478,7 @@ fn mountinfo_parsing() {
 
 #[test]
 fn unsupported_extensions_are_refused_by_name() {
-    for (opts, word) in [(r#"["bind", "idmap"]"#, "idmap"), (r#"["tmpcopyup"]"#, "tmpcopyup"), (r#"["rbind", "ridmap"]"#, "ridmap")] {
+    for (opts, word) in [(r#"["bind", "idmap"]"#, "idmap"), (r#"["rbind", "ridmap"]"#, "ridmap")] {
         let s = with_mounts(&format!(r#"{{"destination": "/m", "type": "tmpfs", "source": "/src", "options": {opts}}}"#));
         let err = prepare_with(&mut base_fake(), &cfg(&s, &[])).unwrap_err();
         assert!(err.to_string().contains("/m") && err.to_string().contains(word), "{err}");
@@ -508,6 +508,57 @@ fn tmpfs_over_an_existing_dir_keeps_its_mode_unless_mode_is_given() {
             "mount tmpfs /etc tmpfs 0 mode=700",
         ]
     );
+}
+
+/// runc's tmpcopyup: the image's directory is opened before the tmpfs covers it, copied into the
+/// tmpfs, then the directory's mode is restored and a read-only tmpfs goes read-only only after the
+/// copy. The destination is resolved inside the rootfs first (a symlink to /etc copies /etc).
+#[test]
+fn tmpcopyup_copies_the_image_dir_into_the_tmpfs_before_going_read_only() {
+    let s = with_mounts(&format!(
+        r#"{NO_DEV_SETUP},
+        {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup", "ro"]}},
+        {{"destination": "/link", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "size=1m"]}},
+        {{"destination": "/new", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}},
+        {{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["tmpcopyup"]}}"#
+    ));
+    let mut f = base_fake();
+    f.host.insert(PathBuf::from("/dev"), Kind::Dir);
+    f.add("/link", Node::Link(PathBuf::from("/etc")));
+    prepare_with(&mut f, &cfg(&s, &[])).unwrap();
+    assert_eq!(
+        mount_ops(&f)[1..],
+        [
+            "mount tmpfs /tmp tmpfs nosuid|nodev -",
+            "copyup /tmp -> /tmp",
+            "chmod /tmp 750",
+            "mount - /tmp - rec|private -",
+            "mount - /tmp - ro|nosuid|nodev|remount -",
+            "mount tmpfs /etc tmpfs 0 size=1m",
+            "copyup /etc -> /etc",
+            "chmod /etc 750",
+            "mkdir /new 755",
+            "mount tmpfs /new tmpfs 0 -",
+            "copyup /new -> /new",
+            // Not a tmpfs: the extension is ignored (runc), and never passed as data.
+            "mount sysfs /sys sysfs 0 -",
+        ]
+    );
+}
+
+#[test]
+fn tmpcopyup_failure_names_the_mount_and_the_step() {
+    let s = with_mounts(r#"{"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}"#);
+    let mut f = base_fake();
+    f.fail.push(("copyup".into(), Errno::ENOSPC));
+    let err = prepare_with(&mut f, &cfg(&s, &[])).unwrap_err().to_string();
+    assert!(err.contains("tmpcopyup /etc") && err.contains("No space left"), "{err}");
+    // A destination that is a file cannot be copied up.
+    let s = with_mounts(r#"{"destination": "/f", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}"#);
+    let mut f = base_fake();
+    f.add("/f", Node::File);
+    let err = prepare_with(&mut f, &cfg(&s, &[])).unwrap_err().to_string();
+    assert!(err.contains("tmpcopyup: open /f"), "{err}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecExtras, Exe
 use nix::sys::signal::Signal;
 
 mod args;
+mod checkpoint;
 mod events;
 mod relay;
 mod update;
@@ -49,7 +50,7 @@ fn main() {
 }
 
 const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND [ARGS]
-commands: create start run state kill delete list ps exec pause resume update events spec features";
+commands: create start run state kill delete list ps exec pause resume update events spec features checkpoint restore";
 
 fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
     let Some((cmd, rest)) = rest.split_first() else {
@@ -215,6 +216,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             ok => ok,
         },
         "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
+        "checkpoint" | "restore" => checkpoint::run(g, cmd, rest),
         "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "spec" => {
             let bundle = PathBuf::from(a.value(&["b", "bundle"]).unwrap_or_else(|| ".".into()));

@@ -49,6 +49,8 @@ pub enum CriuError {
     Spawn { bin: PathBuf, #[source] source: std::io::Error },
     #[error("criu binary {bin:?} fails `criu check`, so checkpoint/restore cannot work on this host: {output}")]
     Check { bin: PathBuf, output: String },
+    #[error("criu binary {bin:?} lacks {feature}, which {what} needs: {output}")]
+    MissingFeature { bin: PathBuf, feature: &'static str, what: &'static str, output: String },
     #[error("{step} {path}: {source}")]
     Io { step: &'static str, path: PathBuf, #[source] source: std::io::Error },
     #[error("talking to criu ({step}): {source}")]
@@ -357,6 +359,21 @@ pub fn check(bin: &Path) -> Result<(), CriuError> {
     Err(CriuError::Check { bin: bin.to_path_buf(), output: format!("{} ({})", tail, out.status) })
 }
 
+/// `criu check --feature NAME`, as runc's checkCriuFeatures asks CRIU over RPC before a pre-dump.
+fn check_feature(bin: &Path, feature: &'static str, what: &'static str) -> Result<(), CriuError> {
+    let out = std::process::Command::new(bin)
+        .args(["check", "--feature", feature])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| CriuError::Spawn { bin: bin.to_path_buf(), source })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let output = text.lines().filter(|l| !l.trim().is_empty()).map(str::trim).collect::<Vec<_>>().join("; ");
+    Err(CriuError::MissingFeature { bin: bin.to_path_buf(), feature, what, output })
+}
+
 /// The last error lines of a CRIU log, to say why it failed without sending the user to the file.
 fn log_errors(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
@@ -610,6 +627,12 @@ pub(crate) fn checkpoint(c: &Container, o: &CheckpointOpts) -> Result<(), Error>
     }
     let bin = criu_bin(&o.flags);
     check(&bin)?;
+    if o.pre_dump {
+        // Iterative dumps rely on the kernel's soft-dirty bits (CONFIG_MEM_SOFT_DIRTY); runc
+        // refuses a pre-dump without them ("CRIU is missing features") and so does brisk, naming
+        // the feature.
+        check_feature(&bin, "mem_dirty_track", "--pre-dump (the kernel's soft-dirty memory tracking)")?;
+    }
     let bundle = spec::load(c.bundle())?;
     let spec = &bundle.spec;
 

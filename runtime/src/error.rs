@@ -63,7 +63,7 @@ impl Error {
             Error::WrongStatus { .. } => ErrorKind::FailedPrecondition,
             Error::Unsupported { .. } | Error::Criu(crate::criu::CriuError::Unsupported { .. }) => ErrorKind::Unsupported,
             Error::Criu(crate::criu::CriuError::Image { .. }) => ErrorKind::InvalidArgument,
-            Error::Criu(crate::criu::CriuError::Spawn { .. } | crate::criu::CriuError::Check { .. }) => ErrorKind::FailedPrecondition,
+            Error::Criu(crate::criu::CriuError::Spawn { .. } | crate::criu::CriuError::Check { .. } | crate::criu::CriuError::MissingFeature { .. }) => ErrorKind::FailedPrecondition,
             Error::State(crate::state::StateError::NotFound { .. }) => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
         }

@@ -23,6 +23,7 @@ runtime_tests!(
     failed_dump_leaves_container_running,
     restore_from_missing_image_dir_leaves_nothing,
     missing_criu_is_named,
+    failing_criu_check_is_named,
 );
 
 const COUNTER: &str = "i=0; while :; do echo $i > /tmp/c; i=$((i+1)); sleep 0.1; done";
@@ -285,6 +286,41 @@ fn missing_criu_is_named(rt: &RuntimeUnderTest) {
     assert!(!out.status.success(), "checkpoint without criu succeeded");
     assert!(stderr.contains("criu"), "the error does not name criu: {stderr}");
     assert_eq!(rt.status(&id), "running");
+    rt.delete_force(&id).ok();
+    rt.assert_nothing_left(&id);
+}
+
+fn failing_criu_check_is_named(rt: &RuntimeUnderTest) {
+    if !criu_works() {
+        return;
+    }
+    let b = counter_bundle();
+    let id = rt.new_id("ckbadcriu");
+    run_null(rt, &id, &b);
+    wait_count_at_least(rt, &b, 2);
+    // A criu that fails every check the way bookworm's 3.17 does on a 6.x kernel.
+    let bin = b.scratch("fake-criu");
+    std::fs::create_dir(&bin).expect("fake criu dir");
+    let script = bin.join("criu");
+    std::fs::write(&script, "#!/bin/sh\necho 'Error (criu/cr-check.c): fake vDSO check failed' >&2\nexit 1\n").expect("fake criu");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let img = images(&b, "img");
+    let out = rt
+        .command()
+        .args(["checkpoint", "--image-path", path_str(&img), &id])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawning checkpoint");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "checkpoint with a broken criu succeeded");
+    if !rt.is_runc() {
+        // runc only reports that CRIU failed; brisk names the binary and its failing check.
+        assert!(stderr.contains("criu check") && stderr.contains("fake vDSO check failed"), "brisk does not name the failing check: {stderr}");
+    }
+    assert_eq!(rt.status(&id), "running");
+    let v = count(&b).unwrap_or(0);
+    wait_count_at_least(rt, &b, v + 3);
     rt.delete_force(&id).ok();
     rt.assert_nothing_left(&id);
 }

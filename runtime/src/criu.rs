@@ -461,15 +461,15 @@ fn swrk(
                 return Err(CriuError::Failed { op, detail: format!("criu exited without answering: {}", log_errors(log)), log: log.to_path_buf() }.into());
             };
             if !resp.success {
-                let mut detail = match (&resp.cr_errmsg, resp.cr_errno) {
-                    (Some(m), _) if !m.is_empty() => m.clone(),
+                // The log's last errors say why; CRIU's cr_errmsg is its *first* error, often a
+                // harmless one (no CAP_SYS_RESOURCE for RLIMIT_NOFILE), so it is only the fallback.
+                let errs = log_errors(log);
+                let detail = match (&resp.cr_errmsg, resp.cr_errno) {
+                    _ if !errs.is_empty() => errs,
+                    (Some(m), _) if !m.trim().is_empty() => m.trim().to_string(),
                     (_, Some(e)) if e != 0 => format!("errno {e} ({})", nix::errno::Errno::from_raw(e).desc()),
                     _ => "no reason given".to_string(),
                 };
-                let errs = log_errors(log);
-                if !errs.is_empty() {
-                    detail = format!("{detail}: {errs}");
-                }
                 return Err(CriuError::Failed { op, detail, log: log.to_path_buf() }.into());
             }
             if resp.typ != REQ_NOTIFY {
@@ -944,7 +944,7 @@ mod tests {
         assert_eq!(&inner[4..6], &[0x18, 1]); // leave_running
         // ext_mnt {key "/a", val "/a"}: field 23 = tag (23 << 3 | 2) = 0xba 0x01.
         let pos = inner.windows(2).position(|w| w == [0xba, 0x01]).expect("ext_mnt present");
-        assert_eq!(&inner[pos + 2..pos + 9], &[7, 0x0a, 2, b'/', b'a', 0x12, 2]);
+        assert_eq!(&inner[pos + 2..pos + 9], &[8, 0x0a, 2, b'/', b'a', 0x12, 2]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use brisk_integration::bundle::{cgroup_dirs, Bundle};
-use brisk_integration::runtime_cli::{path_str, RuntimeUnderTest};
+use brisk_integration::runtime_cli::{path_str, ConsoleSocket, RuntimeUnderTest};
 use brisk_integration::runtime_tests;
 
 runtime_tests!(
@@ -24,6 +24,7 @@ runtime_tests!(
     restore_from_missing_image_dir_leaves_nothing,
     missing_criu_is_named,
     failing_criu_check_is_named,
+    tty_container_restores_with_new_console,
 );
 
 const COUNTER: &str = "i=0; while :; do echo $i > /tmp/c; i=$((i+1)); sleep 0.1; done";
@@ -321,6 +322,49 @@ fn failing_criu_check_is_named(rt: &RuntimeUnderTest) {
     assert_eq!(rt.status(&id), "running");
     let v = count(&b).unwrap_or(0);
     wait_count_at_least(rt, &b, v + 3);
+    rt.delete_force(&id).ok();
+    rt.assert_nothing_left(&id);
+}
+
+fn tty_container_restores_with_new_console(rt: &RuntimeUnderTest) {
+    if !criu_works() {
+        return;
+    }
+    // The counter also prints each value on its terminal.
+    let b = Bundle::new().terminal(true).sh("i=0; while :; do echo $i > /tmp/c; echo tick$i; i=$((i+1)); sleep 0.1; done");
+    let id = rt.new_id("cktty");
+    rt.track(&id);
+    b.write_config();
+    let cs = ConsoleSocket::listen(b.scratch("tty1.sock"));
+    let st = rt
+        .command()
+        .args(["run", "-d", "--console-socket", path_str(cs.path()), "--bundle", path_str(b.path()), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("spawning run -d");
+    assert!(st.success(), "run -d {id}: {st}");
+    let first = cs.master();
+    wait_count_at_least(rt, &b, 10);
+    let img = images(&b, "img");
+    rt.cmd(&["checkpoint", "--image-path", path_str(&img), &id]).ok();
+    drop(first);
+    let at = assert_stopped_at(&b);
+    // CRIU hands the restored pty's master back (orphan-pts-master); the runtime sends it to the
+    // new console socket, and the restored process's output arrives there.
+    let cs2 = ConsoleSocket::listen(b.scratch("tty2.sock"));
+    rt.cmd(&["restore", "-d", "--console-socket", path_str(cs2.path()), "--image-path", path_str(&img), "--bundle", path_str(b.path()), &id]).ok();
+    let master = cs2.master();
+    assert_continues_from(rt, &b, at);
+    let mut f = std::fs::File::from(master);
+    let mut got = String::new();
+    let mut buf = [0u8; 256];
+    rt.wait_until("output on the restored console", || {
+        let n = std::io::Read::read(&mut f, &mut buf).unwrap_or(0);
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        got.contains("tick")
+    });
     rt.delete_force(&id).ok();
     rt.assert_nothing_left(&id);
 }

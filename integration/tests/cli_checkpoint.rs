@@ -25,6 +25,7 @@ runtime_tests!(
     missing_criu_is_named,
     failing_criu_check_is_named,
     tty_container_restores_with_new_console,
+    stdout_pipe_is_handed_back_on_restore,
 );
 
 const COUNTER: &str = "i=0; while :; do echo $i > /tmp/c; i=$((i+1)); sleep 0.1; done";
@@ -365,6 +366,53 @@ fn tty_container_restores_with_new_console(rt: &RuntimeUnderTest) {
         got.push_str(&String::from_utf8_lossy(&buf[..n]));
         got.contains("tick")
     });
+    rt.delete_force(&id).ok();
+    rt.assert_nothing_left(&id);
+}
+
+/// Spawn `args` with stdout on a fresh pipe and wait for the runtime to exit (`-d`); the pipe's
+/// read end stays with the test while the container holds the write end.
+fn spawn_piped(rt: &RuntimeUnderTest, args: &[&str]) -> std::process::ChildStdout {
+    let mut child = rt.command().args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawning the runtime");
+    let out = child.stdout.take().expect("stdout pipe");
+    let st = child.wait().expect("waiting for the runtime");
+    assert!(st.success(), "{args:?}: {st}");
+    out
+}
+
+fn read_until_tick(rt: &RuntimeUnderTest, r: &mut std::process::ChildStdout) -> String {
+    let mut got = String::new();
+    let mut buf = [0u8; 256];
+    rt.wait_until("the container's output on the pipe", || {
+        let n = std::io::Read::read(r, &mut buf).unwrap_or(0);
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        got.contains("tick")
+    });
+    got
+}
+
+fn stdout_pipe_is_handed_back_on_restore(rt: &RuntimeUnderTest) {
+    if !criu_works() {
+        return;
+    }
+    let b = Bundle::new().sh("i=0; while :; do echo $i > /tmp/c; echo tick$i; i=$((i+1)); sleep 0.1; done");
+    let id = rt.new_id("ckpipe");
+    rt.track(&id);
+    b.write_config();
+    // The first pipe stays open until the container is dumped, as a caller's would.
+    let mut first = spawn_piped(rt, &["run", "-d", "--bundle", path_str(b.path()), &id]);
+    read_until_tick(rt, &mut first);
+    wait_count_at_least(rt, &b, 10);
+    let img = images(&b, "img");
+    rt.cmd(&["checkpoint", "--image-path", path_str(&img), &id]).ok();
+    let at = assert_stopped_at(&b);
+    drop(first);
+    // The dumped fd 1 was a pipe: the restore maps it (by its old identity, descriptors.json) onto
+    // the runtime's own stdout, a new pipe, as runc does with inherit_fd.
+    let mut second = spawn_piped(rt, &["restore", "-d", "--image-path", path_str(&img), "--bundle", path_str(b.path()), &id]);
+    assert_continues_from(rt, &b, at);
+    let got = read_until_tick(rt, &mut second);
+    assert!(got.contains("tick"), "{got}");
     rt.delete_force(&id).ok();
     rt.assert_nothing_left(&id);
 }

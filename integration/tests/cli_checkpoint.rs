@@ -26,6 +26,7 @@ runtime_tests!(
     failing_criu_check_is_named,
     tty_container_restores_with_new_console,
     stdout_pipe_is_handed_back_on_restore,
+    restore_runs_prestart_hook_with_restored_pid,
 );
 
 const COUNTER: &str = "i=0; while :; do echo $i > /tmp/c; i=$((i+1)); sleep 0.1; done";
@@ -413,6 +414,28 @@ fn stdout_pipe_is_handed_back_on_restore(rt: &RuntimeUnderTest) {
     assert_continues_from(rt, &b, at);
     let got = read_until_tick(rt, &mut second);
     assert!(got.contains("tick"), "{got}");
+    rt.delete_force(&id).ok();
+    rt.assert_nothing_left(&id);
+}
+
+fn restore_runs_prestart_hook_with_restored_pid(rt: &RuntimeUnderTest) {
+    if !criu_works() {
+        return;
+    }
+    let b = counter_bundle();
+    let out = b.scratch("prestart.json");
+    let b = b.hook("prestart", "/bin/sh", &["sh", "-c", &format!("cat > {}", out.display())]);
+    let id = rt.new_id("ckhook");
+    run_null(rt, &id, &b);
+    wait_count_at_least(rt, &b, 3);
+    let img = images(&b, "img");
+    rt.cmd(&["checkpoint", "--image-path", path_str(&img), &id]).ok();
+    std::fs::remove_file(&out).expect("the prestart hook ran at run");
+    restore(rt, &id, &b, &img);
+    // runc runs prestart at CRIU's setup-namespaces callback, with the restored init's pid.
+    let hook: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).expect("the prestart hook ran at restore")).expect("state JSON");
+    assert_eq!(hook["id"], id.as_str());
+    assert_eq!(hook["pid"], rt.state(&id)["pid"]);
     rt.delete_force(&id).ok();
     rt.assert_nothing_left(&id);
 }

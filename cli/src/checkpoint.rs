@@ -177,6 +177,13 @@ fn checkpoint(g: &Global, rest: &[String]) -> Result<i32, CliError> {
 fn restore(g: &Global, rest: &[String]) -> Result<i32, CliError> {
     let p = Parsed::new("restore", RESTORE_FLAGS, rest)?;
     let id = p.id("restore")?;
+    for f in ["lsm-profile", "lsm-mount-context"] {
+        if p.value(&[f]).is_some_and(|v| !v.is_empty()) {
+            return Err(CliError::Usage(format!("restore: --{f} is not supported by brisk")));
+        }
+    }
+    // --no-subreaper: runc's foreground restore is a subreaper unless told not to; brisk's is
+    // the restored init's parent (CRIU's rst_sibling) either way, so the flag changes nothing.
     let detach = p.flag(&["d", "detach"]);
     let pid_file = p.value(&["pid-file"]).map(PathBuf::from);
     let opts = RestoreOpts {

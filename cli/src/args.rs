@@ -13,6 +13,8 @@ pub struct Global {
     pub debug: bool,
     /// `--systemd-cgroup`: the systemd cgroup driver for create/run.
     pub systemd_cgroup: bool,
+    /// `--criu`: the CRIU binary for checkpoint/restore (default: `criu` from PATH).
+    pub criu: Option<PathBuf>,
 }
 
 /// One flag of a command: every spelling (long first, as help lists them), whether it takes a
@@ -48,7 +50,7 @@ pub const GLOBAL: &[Flag] = &[
     val(&["log"], "write brisk's log to this file (default: stderr)"),
     val(&["log-format"], "log format: text (default) or json"),
     val(&["root"], "directory holding container state, preferably on tmpfs (default: \"/run/brisk\")"),
-    val(&["criu"], "accepted for runc compatibility; checkpoint/restore is not supported"),
+    val(&["criu"], "path to the criu binary used for checkpoint and restore (default: \"criu\" from PATH)"),
     switch(&["systemd-cgroup"], "use the systemd cgroup driver; cgroupsPath is \"slice:prefix:name\", e.g. \"system.slice:brisk:1234\""),
     val(&["rootless"], "accepted for runc compatibility (true, false or auto); ignored"),
     switch(&["help", "h"], "show help"),
@@ -61,10 +63,33 @@ const PID_FILE: Flag = val(&["pid-file"], "write the process id to this file");
 const PRESERVE_FDS: Flag = val(&["preserve-fds"], "pass N more file descriptors to the container (after stdio and $LISTEN_FDS) (default: 0)");
 const NO_PIVOT: Flag = switch(&["no-pivot"], "do not use pivot_root to enter the rootfs (for a rootfs on a ramdisk)");
 const NO_NEW_KEYRING: Flag = switch(&["no-new-keyring"], "do not create a new session keyring: the container inherits the caller's");
+const MANAGE_CGROUPS: Flag = val(&["manage-cgroups-mode"], "cgroups mode: soft (default), full, strict or ignore");
 const FORMAT: Flag = val(&["format", "f"], "table or json (default: \"table\")");
 
 /// Every command, in the order `brisk help` lists them.
 pub const COMMANDS: &[Cmd] = &[
+    Cmd {
+        name: "checkpoint",
+        summary: "checkpoint a running container with CRIU",
+        args: "<container-id>",
+        flags: &[
+            val(&["image-path"], "path for saving CRIU image files (default: ./checkpoint)"),
+            val(&["work-path"], "path for saving work files and logs"),
+            val(&["parent-path"], "path for previous CRIU images (relative to --image-path)"),
+            switch(&["leave-running"], "leave the process running after checkpointing"),
+            switch(&["tcp-established"], "allow open TCP connections"),
+            switch(&["ext-unix-sk"], "allow external unix sockets"),
+            switch(&["shell-job"], "allow shell jobs"),
+            switch(&["lazy-pages"], "refused: lazy migration is not supported"),
+            val(&["status-fd"], "refused: serves --lazy-pages only"),
+            val(&["page-server"], "refused: a CRIU page server is not supported"),
+            switch(&["file-locks"], "handle file locks"),
+            switch(&["pre-dump"], "dump the container's memory only, leaving it running"),
+            MANAGE_CGROUPS,
+            val(&["empty-ns"], "create a namespace, but do not restore its properties"),
+            switch(&["auto-dedup"], "enable auto deduplication of memory images"),
+        ],
+    },
     Cmd { name: "create", summary: "create a container", args: "<container-id>", flags: &[BUNDLE, CONSOLE_SOCKET, PID_FILE, NO_PIVOT, NO_NEW_KEYRING, PRESERVE_FDS] },
     Cmd { name: "delete", summary: "delete a container and everything it holds", args: "<container-id>", flags: &[switch(&["force", "f"], "delete the container even if it is running (SIGKILL)")] },
     Cmd {
@@ -101,6 +126,31 @@ pub const COMMANDS: &[Cmd] = &[
     Cmd { name: "list", summary: "list the containers under --root", args: "", flags: &[FORMAT, switch(&["quiet", "q"], "print container ids only")] },
     Cmd { name: "pause", summary: "freeze every process of a container", args: "<container-id>", flags: &[] },
     Cmd { name: "ps", summary: "show the processes of a container", args: "<container-id> [ps options]", flags: &[FORMAT] },
+    Cmd {
+        name: "restore",
+        summary: "restore a container from a CRIU checkpoint",
+        args: "<container-id>",
+        flags: &[
+            CONSOLE_SOCKET,
+            val(&["image-path"], "path to the CRIU image files (default: ./checkpoint)"),
+            val(&["work-path"], "path for saving work files and logs"),
+            switch(&["tcp-established"], "allow open TCP connections"),
+            switch(&["ext-unix-sk"], "allow external unix sockets"),
+            switch(&["shell-job"], "allow shell jobs"),
+            switch(&["file-locks"], "handle file locks"),
+            MANAGE_CGROUPS,
+            BUNDLE,
+            switch(&["detach", "d"], "detach from the container's process"),
+            PID_FILE,
+            switch(&["no-subreaper"], "accepted for runc compatibility (brisk waits through a pidfd)"),
+            NO_PIVOT,
+            val(&["empty-ns"], "create a namespace, but do not restore its properties"),
+            switch(&["auto-dedup"], "enable auto deduplication of memory images"),
+            switch(&["lazy-pages"], "refused: lazy migration is not supported"),
+            val(&["lsm-profile"], "refused: not supported by brisk"),
+            val(&["lsm-mount-context"], "refused: not supported by brisk"),
+        ],
+    },
     Cmd { name: "resume", summary: "thaw a paused container", args: "<container-id>", flags: &[] },
     Cmd {
         name: "run",
@@ -225,7 +275,7 @@ pub fn wants_help(cmd: &str, rest: &[String]) -> bool {
 
 /// Global flags up to the command name.
 pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
-    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false, systemd_cgroup: false };
+    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false, systemd_cgroup: false, criu: None };
     let mut i = 0;
     while i < argv.len() {
         let a = &argv[i];
@@ -273,7 +323,8 @@ pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
             // runc's flag: create/run place the container in a transient systemd scope
             // (cgroupsPath slice:prefix:name); later commands read the driver from state.json.
             ("systemd-cgroup", _) => g.systemd_cgroup = on,
-            // criu, rootless: accepted and ignored, as GLOBAL says.
+            ("criu", Some(v)) => g.criu = Some(PathBuf::from(v)),
+            // rootless: accepted and ignored, as GLOBAL says.
             _ => {}
         }
         i += 1;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use brisk_runtime::{ConsoleSocket, Container, CreateOpts, Error, ExecExtras, ExecOpts, Runtime, Status, Stdio};
 
 mod args;
+mod checkpoint;
 mod events;
 mod relay;
 mod update;
@@ -242,6 +243,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
             ok => ok,
         },
         "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
+        "checkpoint" | "restore" => checkpoint::run(g, cmd, rest),
         "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "spec" => {
             let bundle = PathBuf::from(a.value(&["b", "bundle"]).unwrap_or_else(|| ".".into()));

@@ -110,6 +110,13 @@ impl Runtime {
         Ok(Container { root: self.root.clone(), state, init_pidfd: None })
     }
 
+    /// Restore container `id` from a CRIU checkpoint (`runc restore`): the bundle's config, the
+    /// images in `opts.image_path`; the restored init is the caller's child, like a created one.
+    /// On error nothing is left behind (no state dir, cgroup or mount).
+    pub fn restore(&self, id: &str, opts: crate::criu::RestoreOpts, systemd_cgroup: bool) -> Result<Container, Error> {
+        crate::criu::restore(&self.root, id, opts, systemd_cgroup)
+    }
+
     /// All containers under this root, sorted by id.
     pub fn list(&self) -> Result<Vec<Container>, Error> {
         let mut out = Vec::new();
@@ -195,6 +202,13 @@ impl Container {
     /// Pids of every process in the container (from its cgroup).
     pub fn pids(&self) -> Result<Vec<i32>, Error> {
         crate::cgroups::pids(&self.state.cgroup)
+    }
+
+    /// Checkpoint the container with CRIU (`runc checkpoint`). Without `leave_running` or
+    /// `pre_dump` CRIU stops the processes; removing the container is then the caller's step (as
+    /// runc's CLI destroys it), so a failed dump leaves it untouched and running.
+    pub fn checkpoint(&self, opts: &crate::criu::CheckpointOpts) -> Result<(), Error> {
+        crate::criu::checkpoint(self, opts)
     }
 
     /// Freeze every process of the container.

@@ -46,6 +46,8 @@ pub enum Error {
     Security(#[from] crate::security::SecurityError),
     #[error(transparent)]
     Namespace(#[from] crate::namespaces::NamespaceError),
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
     /// A failure reported by the container's init from inside the container.
     #[error("container init: {step}: {message}")]
     Init { step: String, message: String },
@@ -61,7 +63,9 @@ impl Error {
             Error::ProcessGone { .. } => ErrorKind::NotFound,
             Error::InvalidId { .. } | Error::Spec(_) | Error::Namespace(_) => ErrorKind::InvalidArgument,
             Error::WrongStatus { .. } => ErrorKind::FailedPrecondition,
-            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Unsupported { .. } | Error::Criu(crate::criu::CriuError::Unsupported { .. }) => ErrorKind::Unsupported,
+            Error::Criu(crate::criu::CriuError::Image { .. }) => ErrorKind::InvalidArgument,
+            Error::Criu(crate::criu::CriuError::Spawn { .. } | crate::criu::CriuError::Check { .. } | crate::criu::CriuError::MissingFeature { .. }) => ErrorKind::FailedPrecondition,
             Error::State(crate::state::StateError::NotFound { .. }) => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
         }

@@ -36,6 +36,12 @@ pub fn features() -> serde_json::Value {
         },
         "annotations": {
             "io.github.brisk.version": env!("CARGO_PKG_VERSION"),
+            // Static, with runc 1.1.5's meaning for org.opencontainers.runc.checkpoint.enabled:
+            // this build implements checkpoint/restore (crate::criu). Whether a working CRIU is
+            // installed is a property of the moment, not of the runtime: `criu check` runs at
+            // checkpoint/restore time and its failure is the error (features stays fast and
+            // side-effect free, as runc's does).
+            "io.github.brisk.checkpoint.enabled": "true",
             "io.github.seccomp.libseccomp.version": libseccomp_version(),
         }
     })
@@ -57,5 +63,6 @@ mod tests {
         assert!(f["linux"]["capabilities"].as_array().is_some_and(|c| c.iter().any(|o| o == "CAP_SYS_ADMIN")));
         assert_eq!(f["linux"]["seccomp"]["actions"].as_array().map(Vec::len), Some(SECCOMP_ACTIONS.len()));
         assert_eq!(f["hooks"][1], "createRuntime");
+        assert_eq!(f["annotations"]["io.github.brisk.checkpoint.enabled"], "true");
     }
 }

@@ -359,6 +359,7 @@ fn container_init(ch: &Channel, boot: &Bootstrap, process: Process, fds: Fds) ->
     if own_mntns {
         rootfs::finalize(&cfg).map_err(at("finalize rootfs"))?;
     }
+    reopen_dev_null()?;
     if !boot.no_new_keyring {
         join_session_keyring(&boot.id)?;
     }
@@ -555,6 +556,36 @@ fn prepare_exec(ch: &Channel, spec: &Spec, process: &Process, seccomp: Option<&c
         ch.send(&FromInit::SeccompNotify, &[notify.as_fd()]).map_err(at("send seccomp notify fd"))?;
     }
     Ok(exec)
+}
+
+/// runc's reOpenDevNull (libcontainer/rootfs_linux.go): stdio that is the host's /dev/null is
+/// replaced by the container's own /dev/null. Besides not keeping a host file open in the
+/// container, CRIU can only dump files it can reach from the container's mounts: a host /dev/null
+/// on fd 0 makes every checkpoint fail ("Can't lookup mount ... path=/dev/null").
+fn reopen_dev_null() -> Result<(), Fail> {
+    let null = fs::OpenOptions::new().read(true).write(true).open("/dev/null").map_err(at("open /dev/null"))?;
+    let null_rdev = fstat(null.as_raw_fd()).map_err(at("fstat /dev/null"))?.st_rdev;
+    for fd in 0..3 {
+        let st = match fstat(fd) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => continue,
+            Err(e) => return Err(fail("fstat stdio", format!("fd {fd}: {e}"))),
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_rdev {
+            dup2(null.as_raw_fd(), fd).map_err(|e| fail("reopen /dev/null", format!("fd {fd}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn fstat(fd: RawFd) -> std::io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes one stat struct through the pointer, which is valid for it.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fstat succeeded, so it initialised the struct.
+    Ok(unsafe { st.assume_init() })
 }
 
 /// runc's fixStdioPermissions (libcontainer/init_linux.go): stdio other than /dev/null is chowned

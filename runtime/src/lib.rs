@@ -11,6 +11,7 @@
 
 pub mod cgroups;
 pub mod container;
+pub mod criu;
 pub mod error;
 pub mod features;
 pub mod hooks;

@@ -677,7 +677,7 @@ pub(crate) fn set_frozen(c: &mut Container, frozen: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn owner_name() -> String {
+pub(crate) fn owner_name() -> String {
     let uid = nix::unistd::getuid();
     nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string())
 }

@@ -13,11 +13,15 @@ pub struct Global {
     pub debug: bool,
     /// `--systemd-cgroup`: the systemd cgroup driver for create/run.
     pub systemd_cgroup: bool,
+    /// `--rootless auto|true|false` (runc's flag; see brisk_runtime::rootless).
+    pub rootless: brisk_runtime::rootless::Mode,
+    /// Whether `--root` was given (otherwise main picks the default, which depends on rootless).
+    pub root_set: bool,
 }
 
 /// Global flags up to the command name.
 pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
-    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false, systemd_cgroup: false };
+    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false, systemd_cgroup: false, rootless: Default::default(), root_set: false };
     let mut i = 0;
     while i < argv.len() {
         let a = &argv[i];
@@ -37,7 +41,10 @@ pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
             argv.get(i).cloned().ok_or_else(|| format!("flag --{name} needs a value"))
         };
         match name {
-            "root" => g.root = PathBuf::from(value()?),
+            "root" => {
+                g.root = PathBuf::from(value()?);
+                g.root_set = true;
+            }
             "log" => g.log = Some(PathBuf::from(value()?)),
             "log-format" => {
                 let v = value()?;
@@ -56,7 +63,8 @@ pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
                 }
                 g.systemd_cgroup = inline.as_deref() != Some("false");
             }
-            "rootless" | "criu" => {
+            "rootless" => g.rootless = brisk_runtime::rootless::Mode::parse(&value()?).map_err(|e| e.to_string())?,
+            "criu" => {
                 value()?;
             }
             other => return Err(format!("unknown global flag --{other}")),

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub mod dbus;
 pub mod devices;
 pub mod oom;
+pub mod rootless;
 pub mod stats;
 pub mod systemd;
 pub mod v1;

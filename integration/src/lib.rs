@@ -7,6 +7,7 @@ pub mod containerd;
 pub mod events;
 pub mod image;
 pub mod pause;
+pub mod rootless;
 pub mod runtime_cli;
 
 #[cfg(feature = "cri")]

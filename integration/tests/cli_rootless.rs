@@ -1,0 +1,244 @@
+//! Rootless containers, as a new user of the host runs them (issue 11): every test runs as a fresh
+//! ordinary user (with /etc/subuid and /etc/subgid ranges and its own XDG_RUNTIME_DIR) against
+//! runc 1.1.5 and brisk, with the config `spec --rootless` generates. The host has hybrid cgroups
+//! and the user has no delegated cgroup, so containers run without cgroups and limits are refused.
+
+use std::path::{Path, PathBuf};
+
+use brisk_integration::bundle::Bundle;
+use brisk_integration::rootless::{brisk_bin, TestUser};
+use brisk_integration::runtime_cli::{path_str, CmdResult, RUNC_DEFAULT};
+use serde_json::{json, Value};
+
+macro_rules! rootless_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn runc() {
+                    super::$name(&super::runc_bin())
+                }
+                #[test]
+                fn brisk() {
+                    super::$name(&brisk_integration::rootless::brisk_bin())
+                }
+            }
+        )*
+    };
+}
+
+rootless_tests!(
+    tutorial_run,
+    lifecycle,
+    detached_run_pid_file,
+    multi_range_mapping_through_newuidmap,
+    mapping_outside_subuid_is_refused,
+    resources_without_cgroup_are_refused,
+    no_xdg_runtime_dir
+);
+
+fn runc_bin() -> PathBuf {
+    std::env::var_os("RUNC_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(RUNC_DEFAULT))
+}
+
+fn is_brisk(bin: &Path) -> bool {
+    bin == brisk_bin()
+}
+
+/// `spec --rootless` as the user in a fresh bundle it owns, then `edit` applied to the config.
+fn rootless_bundle(u: &TestUser, bin: &Path, edit: impl FnOnce(&mut Value)) -> Bundle {
+    let b = u.bundle();
+    let r = u.cmd_in(b.path(), true, bin, &["spec", "--rootless"]);
+    assert!(r.status.success(), "{} failed: {}", r.cmdline, r.stderr);
+    let p = b.path().join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("config.json")).expect("config.json is JSON");
+    config["process"]["terminal"] = json!(false);
+    edit(&mut config);
+    // Written by root into the user's bundle: the file stays readable (0644) for the user.
+    std::fs::write(&p, serde_json::to_string_pretty(&config).expect("serialise")).expect("write config.json");
+    b
+}
+
+#[track_caller]
+fn ok(r: CmdResult) -> CmdResult {
+    assert!(r.status.success(), "{} failed ({}):\nstdout: {}\nstderr: {}", r.cmdline, r.status, r.stdout, r.stderr);
+    r
+}
+
+#[track_caller]
+fn failed(r: CmdResult) -> CmdResult {
+    assert!(!r.status.success(), "{} succeeded but must fail:\nstdout: {}\nstderr: {}", r.cmdline, r.stdout, r.stderr);
+    r
+}
+
+/// Nothing of container `id` is left on the host: no state entry, no cgroup directory in any
+/// hierarchy, no mount of the bundle's rootfs.
+#[track_caller]
+fn nothing_left(u: &TestUser, bin: &Path, id: &str, bundle: &Bundle) {
+    assert!(u.containers(bin).is_empty(), "state left under {}: {:?}", u.state_root(bin).display(), u.containers(bin));
+    for e in std::fs::read_dir("/sys/fs/cgroup").expect("read /sys/fs/cgroup").flatten() {
+        let d = e.path().join(id);
+        assert!(!d.exists(), "cgroup left behind: {}", d.display());
+    }
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mi.contains(path_str(bundle.path())), "mount of the bundle left on the host:\n{mi}");
+    // A killed init may still be exiting (a zombie until its parent reaps it): wait, bounded.
+    for _ in 0..500 {
+        if u.processes().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(u.processes().is_empty(), "processes of {} left: {:?}", u.name, u.processes());
+}
+
+fn state(u: &TestUser, bin: &Path, id: &str) -> Value {
+    let r = ok(u.cmd_in(Path::new("/"), true, bin, &["state", id]));
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("state output is not JSON ({e}): {}", r.stdout))
+}
+
+/// runc's rootless tutorial: `spec --rootless && run ID` with no --root, as a new user. The
+/// container is uid 0 of a user namespace that maps only the user's own uid.
+fn tutorial_run(bin: &Path) {
+    let u = TestUser::new();
+    let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["sh", "-c", "id; cat /proc/self/uid_map /proc/self/gid_map"]));
+    let id = "tutorial";
+    let r = ok(u.cmd_in(b.path(), true, bin, &["run", id]));
+    assert!(r.stdout.contains("uid=0(root) gid=0(root)"), "container is not root in its namespace:\n{}", r.stdout);
+    let maps: Vec<Vec<&str>> = r.stdout.lines().map(|l| l.split_whitespace().collect()).filter(|f: &Vec<&str>| f.len() == 3 && f.iter().all(|x| x.parse::<u64>().is_ok())).collect();
+    assert_eq!(maps, vec![vec!["0", &u.uid.to_string()[..], "1"], vec!["0", &u.gid.to_string()[..], "1"]], "uid_map and gid_map:\n{}", r.stdout);
+    // The default root is $XDG_RUNTIME_DIR/<runtime>, and run removed the container from it.
+    assert!(u.state_root(bin).is_dir(), "no state root at {}", u.state_root(bin).display());
+    nothing_left(&u, bin, id, &b);
+}
+
+/// create, start, state, list, exec, kill, delete as the user; ps and pause are refused (no
+/// cgroup could be created), as runc refuses them.
+fn lifecycle(bin: &Path) {
+    let u = TestUser::new();
+    let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["sleep", "600"]));
+    let id = "life";
+    let cwd = b.path();
+    ok(u.cmd_in(cwd, true, bin, &["create", id]));
+    assert_eq!(state(&u, bin, id)["status"], "created");
+    ok(u.cmd_in(cwd, true, bin, &["start", id]));
+    let st = state(&u, bin, id);
+    assert_eq!(st["status"], "running");
+    let pid = st["pid"].as_i64().expect("pid");
+    // The init runs as the user on the host.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("init status");
+    let host_uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()).expect("Uid line");
+    assert_eq!(host_uid, u.uid.to_string());
+    let list = ok(u.cmd_in(cwd, true, bin, &["list", "--format", "json"]));
+    let list: Value = serde_json::from_str(&list.stdout).expect("list json");
+    assert_eq!(list.as_array().map(|a| a.iter().map(|c| c["id"].clone()).collect::<Vec<_>>()), Some(vec![json!(id)]));
+    let ex = ok(u.cmd_in(cwd, true, bin, &["exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map"]));
+    assert_eq!(ex.stdout.lines().next(), Some("0"), "exec: {}", ex.stdout);
+    assert!(ex.stdout.contains(&format!(" {} ", u.uid)), "exec is not in the container's user namespace: {}", ex.stdout);
+    // No cgroup: there is no process list and no freezer (runc: "cannot toggle freezer: cgroups
+    // not configured for container").
+    failed(u.cmd_in(cwd, true, bin, &["ps", id]));
+    let p = failed(u.cmd_in(cwd, true, bin, &["pause", id]));
+    assert!(p.stderr.contains("cgroups not configured"), "pause error: {}", p.stderr);
+    ok(u.cmd_in(cwd, true, bin, &["kill", id, "KILL"]));
+    for _ in 0..500 {
+        if state(&u, bin, id)["status"] == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(state(&u, bin, id)["status"], "stopped");
+    ok(u.cmd_in(cwd, true, bin, &["delete", id]));
+    nothing_left(&u, bin, id, &b);
+}
+
+/// `run -d --pid-file` as the user: the pid file names the container's init.
+fn detached_run_pid_file(bin: &Path) {
+    let u = TestUser::new();
+    let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["sleep", "600"]));
+    let id = "detached";
+    let pid_file = b.path().join("pid");
+    ok(u.cmd_in(b.path(), true, bin, &["run", "-d", "--pid-file", path_str(&pid_file), id]));
+    let pid: i64 = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse().expect("pid file holds a number");
+    let st = state(&u, bin, id);
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["pid"].as_i64(), Some(pid));
+    ok(u.cmd_in(b.path(), true, bin, &["delete", "-f", id]));
+    nothing_left(&u, bin, id, &b);
+}
+
+/// Several ranges (root inside is the user, 1.. are the user's subordinate ids) need the setuid
+/// newuidmap/newgidmap: uid 1000 inside is subuid+999 on the host.
+fn multi_range_mapping_through_newuidmap(bin: &Path) {
+    let u = TestUser::new();
+    let (su, sg) = (u.subuid, u.subgid);
+    let (uid, gid) = (u.uid, u.gid);
+    let b = rootless_bundle(&u, bin, |c| {
+        c["process"]["args"] = json!(["sleep", "600"]);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}, {"containerID": 1, "hostID": su.0, "size": su.1}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}, {"containerID": 1, "hostID": sg.0, "size": sg.1}]);
+    });
+    let id = "multi";
+    ok(u.cmd_in(b.path(), true, bin, &["run", "-d", id]));
+    let pid = state(&u, bin, id)["pid"].as_i64().expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("init status");
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()).map(str::to_owned);
+    assert_eq!(field("Uid:"), Some((su.0 + 999).to_string()), "host uid of container uid 1000");
+    assert_eq!(field("Gid:"), Some((sg.0 + 999).to_string()), "host gid of container gid 1000");
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).expect("uid_map");
+    assert_eq!(map.lines().count(), 2, "uid_map: {map}");
+    ok(u.cmd_in(b.path(), true, bin, &["delete", "-f", id]));
+    nothing_left(&u, bin, id, &b);
+}
+
+/// Host ids the user was not granted: newuidmap refuses, create fails and leaves nothing. brisk
+/// names the mapping and the /etc/subuid line that would allow it.
+fn mapping_outside_subuid_is_refused(bin: &Path) {
+    let u = TestUser::new();
+    let uid = u.uid;
+    // Far above any range useradd hands out (SUB_UID_MAX is 600100000).
+    let foreign = 3_000_000_000u32;
+    let b = rootless_bundle(&u, bin, |c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}, {"containerID": 1, "hostID": foreign, "size": 1000}]);
+    });
+    let id = "foreign";
+    let r = failed(u.cmd_in(b.path(), true, bin, &["run", id]));
+    assert!(r.stderr.contains("newuidmap"), "error does not say newuidmap refused: {}", r.stderr);
+    if is_brisk(bin) {
+        assert!(r.stderr.contains("uidMappings"), "error does not name the field: {}", r.stderr);
+        assert!(r.stderr.contains(&format!("{}:{foreign}:1000", u.name)), "error does not give the /etc/subuid line: {}", r.stderr);
+    }
+    nothing_left(&u, bin, id, &b);
+}
+
+/// A memory limit where the user cannot create the memory cgroup (v1 host, no delegation): both
+/// refuse it, naming the limit; brisk names the config field.
+fn resources_without_cgroup_are_refused(bin: &Path) {
+    let u = TestUser::new();
+    let b = rootless_bundle(&u, bin, |c| c["linux"]["resources"] = json!({"memory": {"limit": 104857600}}));
+    let id = "limits";
+    let r = failed(u.cmd_in(b.path(), true, bin, &["run", id]));
+    assert!(r.stderr.contains("memory"), "error does not name the memory limit: {}", r.stderr);
+    if is_brisk(bin) {
+        assert!(r.stderr.contains("linux.resources.memory"), "error does not name the field: {}", r.stderr);
+    }
+    nothing_left(&u, bin, id, &b);
+}
+
+/// Without XDG_RUNTIME_DIR and --root there is no state dir the user may use: both fail and
+/// nothing runs. runc falls back to /run/runc (permission denied); brisk says what to set.
+fn no_xdg_runtime_dir(bin: &Path) {
+    let u = TestUser::new();
+    let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["true"]));
+    let r = failed(u.cmd_in(b.path(), false, bin, &["run", "noxdg"]));
+    if is_brisk(bin) {
+        assert!(r.stderr.contains("XDG_RUNTIME_DIR") && r.stderr.contains("--root"), "error does not say what to set: {}", r.stderr);
+    } else {
+        assert!(r.stderr.contains("permission denied"), "runc: {}", r.stderr);
+    }
+    // With --root it works (runc's tutorial passes --root /tmp/runc).
+    let root = u.runtime_dir.join("explicit");
+    ok(u.cmd_in(b.path(), false, bin, &["--root", path_str(&root), "run", "noxdg"]));
+    nothing_left(&u, bin, "noxdg", &b);
+}

@@ -34,7 +34,8 @@ rootless_tests!(
     multi_range_mapping_through_newuidmap,
     mapping_outside_subuid_is_refused,
     resources_without_cgroup_are_refused,
-    no_xdg_runtime_dir
+    no_xdg_runtime_dir,
+    sysfs_without_netns
 );
 
 fn runc_bin() -> PathBuf {
@@ -132,7 +133,9 @@ fn lifecycle(bin: &Path) {
     let list = ok(u.cmd_in(cwd, true, bin, &["list", "--format", "json"]));
     let list: Value = serde_json::from_str(&list.stdout).expect("list json");
     assert_eq!(list.as_array().map(|a| a.iter().map(|c| c["id"].clone()).collect::<Vec<_>>()), Some(vec![json!(id)]));
-    let ex = ok(u.cmd_in(cwd, true, bin, &["exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map"]));
+    // /dev/null is the host's node bind-mounted (no mknod in a user namespace), and usable.
+    let ex = ok(u.cmd_in(cwd, true, bin, &["exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map; test -c /dev/null && echo x > /dev/null && echo null-ok"]));
+    assert!(ex.stdout.contains("null-ok"), "/dev/null unusable: {}", ex.stdout);
     assert_eq!(ex.stdout.lines().next(), Some("0"), "exec: {}", ex.stdout);
     assert!(ex.stdout.contains(&format!(" {} ", u.uid)), "exec is not in the container's user namespace: {}", ex.stdout);
     // No cgroup: there is no process list and no freezer (runc: "cannot toggle freezer: cgroups
@@ -241,4 +244,29 @@ fn no_xdg_runtime_dir(bin: &Path) {
     let root = u.runtime_dir.join("explicit");
     ok(u.cmd_in(b.path(), false, bin, &["--root", path_str(&root), "run", "noxdg"]));
     nothing_left(&u, bin, "noxdg", &b);
+}
+
+/// A `sysfs` mount without a new network namespace: the kernel refuses a fresh sysfs (EPERM), so
+/// brisk binds the host's /sys with the entry's flags, as runc 1.2 does; runc 1.1.5 fails (the
+/// one place this test expects a different result from the reference, on purpose).
+fn sysfs_without_netns(bin: &Path) {
+    let u = TestUser::new();
+    let b = rootless_bundle(&u, bin, |c| {
+        c["process"]["args"] = json!(["sh", "-c", "grep ' /sys ' /proc/self/mountinfo; test -d /sys/class && echo sys-ok"]);
+        let mounts = c["mounts"].as_array_mut().expect("mounts");
+        mounts.retain(|m| m["destination"] != "/sys");
+        mounts.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}));
+    });
+    let id = "sysfs";
+    let r = u.cmd_in(b.path(), true, bin, &["run", id]);
+    if is_brisk(bin) {
+        let r = ok(r);
+        assert!(r.stdout.contains("sys-ok"), "no /sys in the container: {}", r.stdout);
+        let line = r.stdout.lines().find(|l| l.contains(" /sys ")).unwrap_or_default().to_string();
+        assert!(line.split_whitespace().nth(5).is_some_and(|o| o.split(',').any(|f| f == "ro")), "/sys is not read-only: {line}");
+    } else {
+        let r = failed(r);
+        assert!(r.stderr.contains("operation not permitted"), "runc: {}", r.stderr);
+    }
+    nothing_left(&u, bin, id, &b);
 }

@@ -270,3 +270,44 @@ fn sysfs_without_netns(bin: &Path) {
     }
     nothing_left(&u, bin, id, &b);
 }
+
+/// `spec --rootless` has the shape of runc's: the same mounts (the /sys rbind, the read-only
+/// cgroup mount), namespaces (user, no network), mappings of the caller's own uid/gid, paths and
+/// process settings. Deliberate differences, left out of the comparison: `ociVersion`, `hostname`,
+/// `process.capabilities` and `linux.seccomp` (brisk's spec uses containerd CRI's default
+/// capability set and seccomp profile, see README).
+#[test]
+fn spec_rootless_same_shape_as_runc() {
+    let u = TestUser::new();
+    let gen = |bin: &Path| -> Value {
+        let b = u.bundle();
+        ok(u.cmd_in(b.path(), true, bin, &["spec", "--rootless"]));
+        serde_json::from_str(&std::fs::read_to_string(b.path().join("config.json")).expect("config.json")).expect("JSON")
+    };
+    let (runc, brisk) = (gen(&runc_bin()), gen(&brisk_bin()));
+    for ptr in [
+        "/mounts",
+        "/root",
+        "/linux/namespaces",
+        "/linux/uidMappings",
+        "/linux/gidMappings",
+        "/linux/maskedPaths",
+        "/linux/readonlyPaths",
+        "/linux/resources",
+        "/process/user",
+        "/process/args",
+        "/process/env",
+        "/process/cwd",
+        "/process/rlimits",
+        "/process/noNewPrivileges",
+        "/process/terminal",
+    ] {
+        assert_eq!(brisk.pointer(ptr), runc.pointer(ptr), "spec --rootless differs from runc's at {ptr}");
+    }
+    assert_eq!(runc.pointer("/linux/uidMappings/0/hostID"), Some(&json!(u.uid)));
+    let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(keys(&brisk), keys(&runc), "top-level keys");
+    let mut linux = keys(&brisk["linux"]);
+    linux.retain(|k| k != "seccomp");
+    assert_eq!(linux, keys(&runc["linux"]), "linux keys (brisk adds seccomp)");
+}

@@ -411,6 +411,9 @@ pub fn apply(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<(), Cgroup
 /// Live update (`runc update`, the shim's Update): the fields set in `r` are written, the others
 /// keep their current values. Device rules, when present, replace the container's rules.
 pub fn update(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
+    if p.dirs.is_empty() {
+        return Err(CgroupError::Invalid { reason: NO_CGROUPS.into() });
+    }
     if let Some(rules) = r.devices().as_deref() {
         for (i, d) in rules.iter().enumerate() {
             devices::Rule::from_spec(d).map_err(|reason| field(format!("devices[{i}]"), reason))?;
@@ -488,7 +491,7 @@ pub fn set_frozen(p: &Placement, frozen: bool) -> Result<(), CgroupError> {
 }
 
 /// Why `ps`, `pause` or `kill --all` cannot work on a container that has no cgroup.
-const NO_CGROUPS: &str = "cgroups not configured for container: in rootless mode the user could not create its cgroup (runc refuses the same); give the user a delegated cgroup and set linux.cgroupsPath to one below it";
+pub(crate) const NO_CGROUPS: &str = "cgroups not configured for container: in rootless mode the user could not create its cgroup (runc refuses the same); give the user a delegated cgroup and set linux.cgroupsPath to one below it";
 
 /// Remove the directories brisk created, deepest first. A directory still busy (its last task is
 /// exiting) is retried briefly; one that is gone already is fine. A systemd unit is stopped first

@@ -1,6 +1,6 @@
 //! An ordinary user for rootless tests, made the way a new user of the host would be.
 //!
-//! [`TestUser::new`] runs `useradd -m` (Debian's login.defs gives every new user a 65536-id
+//! [`TestUser::create`] runs `useradd -m` (Debian's login.defs gives every new user a 65536-id
 //! range in /etc/subuid and /etc/subgid), makes the user its own `XDG_RUNTIME_DIR` (what
 //! pam_systemd would give it at login), and runs commands as that user with `setpriv` and a
 //! minimal environment. Dropping it deletes, as the user, every container left in its runc and
@@ -46,7 +46,7 @@ fn sub_range(file: &str, name: &str) -> Option<(u32, u32)> {
 
 impl TestUser {
     /// A fresh user (panics when useradd fails: the test cannot mean anything without one).
-    pub fn new() -> TestUser {
+    pub fn create() -> TestUser {
         // Names are at most 32 bytes; unique per process and call.
         let name = unique_name("brl").replace('-', "");
         let mut last = String::new();

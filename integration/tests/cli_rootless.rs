@@ -101,7 +101,7 @@ fn state(u: &TestUser, bin: &Path, id: &str) -> Value {
 /// runc's rootless tutorial: `spec --rootless && run ID` with no --root, as a new user. The
 /// container is uid 0 of a user namespace that maps only the user's own uid.
 fn tutorial_run(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["sh", "-c", "id; cat /proc/self/uid_map /proc/self/gid_map"]));
     let id = "tutorial";
     let r = ok(u.cmd_in(b.path(), true, bin, &["run", id]));
@@ -116,7 +116,7 @@ fn tutorial_run(bin: &Path) {
 /// create, start, state, list, exec, kill, delete as the user; ps and pause are refused (no
 /// cgroup could be created), as runc refuses them.
 fn lifecycle(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["sleep", "600"]));
     let id = "life";
     let cwd = b.path();
@@ -157,7 +157,7 @@ fn lifecycle(bin: &Path) {
 
 /// `run -d --pid-file` as the user: the pid file names the container's init.
 fn detached_run_pid_file(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["sleep", "600"]));
     let id = "detached";
     let pid_file = b.path().join("pid");
@@ -173,7 +173,7 @@ fn detached_run_pid_file(bin: &Path) {
 /// Several ranges (root inside is the user, 1.. are the user's subordinate ids) need the setuid
 /// newuidmap/newgidmap: uid 1000 inside is subuid+999 on the host.
 fn multi_range_mapping_through_newuidmap(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let (su, sg) = (u.subuid, u.subgid);
     let (uid, gid) = (u.uid, u.gid);
     let b = rootless_bundle(&u, bin, |c| {
@@ -198,7 +198,7 @@ fn multi_range_mapping_through_newuidmap(bin: &Path) {
 /// Host ids the user was not granted: newuidmap refuses, create fails and leaves nothing. brisk
 /// names the mapping and the /etc/subuid line that would allow it.
 fn mapping_outside_subuid_is_refused(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let uid = u.uid;
     // Far above any range useradd hands out (SUB_UID_MAX is 600100000).
     let foreign = 3_000_000_000u32;
@@ -218,7 +218,7 @@ fn mapping_outside_subuid_is_refused(bin: &Path) {
 /// A memory limit where the user cannot create the memory cgroup (v1 host, no delegation): both
 /// refuse it, naming the limit; brisk names the config field.
 fn resources_without_cgroup_are_refused(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let b = rootless_bundle(&u, bin, |c| c["linux"]["resources"] = json!({"memory": {"limit": 104857600}}));
     let id = "limits";
     let r = failed(u.cmd_in(b.path(), true, bin, &["run", id]));
@@ -232,7 +232,7 @@ fn resources_without_cgroup_are_refused(bin: &Path) {
 /// Without XDG_RUNTIME_DIR and --root there is no state dir the user may use: both fail and
 /// nothing runs. runc falls back to /run/runc (permission denied); brisk says what to set.
 fn no_xdg_runtime_dir(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let b = rootless_bundle(&u, bin, |c| c["process"]["args"] = json!(["true"]));
     let r = failed(u.cmd_in(b.path(), false, bin, &["run", "noxdg"]));
     if is_brisk(bin) {
@@ -250,7 +250,7 @@ fn no_xdg_runtime_dir(bin: &Path) {
 /// brisk binds the host's /sys with the entry's flags, as runc 1.2 does; runc 1.1.5 fails (the
 /// one place this test expects a different result from the reference, on purpose).
 fn sysfs_without_netns(bin: &Path) {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let b = rootless_bundle(&u, bin, |c| {
         c["process"]["args"] = json!(["sh", "-c", "grep ' /sys ' /proc/self/mountinfo; test -d /sys/class && echo sys-ok"]);
         let mounts = c["mounts"].as_array_mut().expect("mounts");
@@ -278,7 +278,7 @@ fn sysfs_without_netns(bin: &Path) {
 /// capability set and seccomp profile, see README).
 #[test]
 fn spec_rootless_same_shape_as_runc() {
-    let u = TestUser::new();
+    let u = TestUser::create();
     let gen = |bin: &Path| -> Value {
         let b = u.bundle();
         ok(u.cmd_in(b.path(), true, bin, &["spec", "--rootless"]));

@@ -25,8 +25,9 @@ pub enum RootlessError {
     Write { which: &'static str, mapping: String, step: &'static str, path: PathBuf, #[source] source: std::io::Error },
     #[error("{which} of the new user namespace {mapping:?}: {helper} is needed for a mapping other than your own {kind} alone, and could not be run: {source} (install the uidmap package)")]
     HelperMissing { which: &'static str, mapping: String, helper: &'static str, kind: &'static str, #[source] source: std::io::Error },
-    #[error("{which} of the new user namespace {mapping:?}: {helper} refused it: {stderr}; the host ids must be your own {kind} or in a range granted to user {user} in {file} (a line such as \"{user}:{hint_start}:{hint_size}\")")]
-    HelperFailed { which: &'static str, mapping: String, helper: &'static str, kind: &'static str, stderr: String, user: String, file: &'static str, hint_start: u32, hint_size: u32 },
+    /// `detail`: what the helper said and the /etc/subuid (subgid) line the mapping needs.
+    #[error("{which} of the new user namespace {mapping:?}: {detail}")]
+    HelperFailed { which: &'static str, mapping: String, detail: String },
 }
 
 /// `--rootless`: runc's values. `auto` decides from the caller's credentials ([`detect`]).
@@ -166,7 +167,11 @@ fn write_one(pid: i32, map: &[(u32, u32, u32)], text: &str, k: &IdKind, user: &s
     let (hint_start, hint_size) = map.iter().find(|(_, h, s)| !(*h == k.own && *s == 1)).map(|(_, h, s)| (*h, *s)).unwrap_or((map[0].1, map[0].2));
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     let stderr = if stderr.is_empty() { format!("exit status {}", out.status) } else { stderr };
-    Err(RootlessError::HelperFailed { which: k.which, mapping, helper: k.helper, kind: k.kind, stderr, user: user.to_string(), file: k.file, hint_start, hint_size })
+    let detail = format!(
+        "{} refused it: {stderr}; the host ids must be your own {} or in a range granted to user {user} in {} (a line such as \"{user}:{hint_start}:{hint_size}\")",
+        k.helper, k.kind, k.file
+    );
+    Err(RootlessError::HelperFailed { which: k.which, mapping, detail })
 }
 
 #[cfg(test)]
@@ -190,13 +195,13 @@ mod tests {
 
     #[test]
     fn modes_and_default_root() {
-        assert_eq!(Mode::parse("true").unwrap(), Mode::On);
-        assert_eq!(Mode::parse("false").unwrap(), Mode::Off);
-        assert_eq!(Mode::parse("auto").unwrap(), Mode::Auto);
-        assert!(Mode::parse("yes").unwrap_err().to_string().contains("\"yes\""));
-        assert_eq!(default_root(false, Some("/run/user/5")).unwrap(), PathBuf::from("/run/brisk"));
-        assert_eq!(default_root(true, Some("/run/user/5")).unwrap(), PathBuf::from("/run/user/5/brisk"));
-        assert!(default_root(true, None).unwrap_err().to_string().contains("XDG_RUNTIME_DIR"));
+        assert_eq!(Mode::parse("true").expect("true"), Mode::On);
+        assert_eq!(Mode::parse("false").expect("false"), Mode::Off);
+        assert_eq!(Mode::parse("auto").expect("auto"), Mode::Auto);
+        assert!(Mode::parse("yes").expect_err("yes").to_string().contains("\"yes\""));
+        assert_eq!(default_root(false, Some("/run/user/5")).expect("root"), PathBuf::from("/run/brisk"));
+        assert_eq!(default_root(true, Some("/run/user/5")).expect("rootless"), PathBuf::from("/run/user/5/brisk"));
+        assert!(default_root(true, None).expect_err("no XDG").to_string().contains("XDG_RUNTIME_DIR"));
         assert!(default_root(true, Some("")).is_err());
     }
 }

@@ -178,7 +178,7 @@ fn real_main() -> Result<(), String> {
 /// its cost is in both columns. BENCH_ROOTLESS=0 skips it.
 fn rootless(n: usize, bins: &[PathBuf; 2]) -> Result<(), String> {
     use brisk_integration::rootless::TestUser;
-    let user = TestUser::new();
+    let user = TestUser::create();
     let mut bundles = Vec::new();
     for bin in bins {
         let b = user.bundle();

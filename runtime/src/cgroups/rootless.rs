@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn needed_names_each_set_field() {
-        let r: LinuxResources = serde_json::from_value(serde_json::json!({"memory": {"limit": 1048576}, "pids": {"limit": 10}, "devices": [{"allow": false, "access": "rwm"}]})).unwrap();
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({"memory": {"limit": 1048576}, "pids": {"limit": 10}, "devices": [{"allow": false, "access": "rwm"}]})).expect("resources");
         assert_eq!(needed(&r, false), vec![("memory", "memory"), ("pids.limit", "pids")]);
         assert!(needed(&LinuxResources::default(), false).is_empty());
     }

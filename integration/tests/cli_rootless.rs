@@ -35,7 +35,8 @@ rootless_tests!(
     mapping_outside_subuid_is_refused,
     resources_without_cgroup_are_refused,
     no_xdg_runtime_dir,
-    sysfs_without_netns
+    sysfs_without_netns,
+    hooks_run_as_the_user
 );
 
 fn runc_bin() -> PathBuf {
@@ -310,4 +311,27 @@ fn spec_rootless_same_shape_as_runc() {
     let mut linux = keys(&brisk["linux"]);
     linux.retain(|k| k != "seccomp");
     assert_eq!(linux, keys(&runc["linux"]), "linux keys (brisk adds seccomp)");
+}
+
+/// prestart and poststop hooks run, as the user, in the runtime's namespace.
+fn hooks_run_as_the_user(bin: &Path) {
+    let u = TestUser::create();
+    let out = std::env::temp_dir().join(format!("{}-hooks", u.name));
+    std::fs::create_dir(&out).expect("hook output dir");
+    std::os::unix::fs::chown(&out, Some(u.uid), Some(u.gid)).expect("chown hook output dir");
+    let dir = out.clone();
+    let b = rootless_bundle(&u, bin, move |c| {
+        c["process"]["args"] = json!(["true"]);
+        let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("id -u > {}/{name}", dir.display())]});
+        c["hooks"] = json!({"prestart": [hook("prestart")], "poststop": [hook("poststop")]});
+    });
+    let id = "hooks";
+    let r = u.cmd_in(b.path(), true, bin, &["run", id]);
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default().trim().to_string();
+    let (pre, post) = (read("prestart"), read("poststop"));
+    let _ = std::fs::remove_dir_all(&out);
+    ok(r);
+    assert_eq!(pre, u.uid.to_string(), "prestart hook uid");
+    assert_eq!(post, u.uid.to_string(), "poststop hook uid");
+    nothing_left(&u, bin, id, &b);
 }

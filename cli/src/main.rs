@@ -41,7 +41,8 @@ fn main() {
     let rootless = global.rootless.resolve();
     if !global.root_set {
         let xdg = std::env::var("XDG_RUNTIME_DIR").ok();
-        match brisk_runtime::rootless::default_root(rootless, xdg.as_deref()) {
+        let user = std::env::var("USER").ok();
+        match brisk_runtime::rootless::default_root(rootless, xdg.as_deref(), nix::unistd::geteuid().is_root(), user.as_deref()) {
             Ok(root) => global.root = root,
             // Only commands that use the state root need one (`spec` as a new user must work).
             Err(e) if !matches!(rest.first().map(String::as_str), None | Some("spec" | "features" | "help")) => {

@@ -82,16 +82,20 @@ fn is_initial_uid_map(map: &str) -> bool {
 
 /// The default state root: `/run/brisk` for root, `$XDG_RUNTIME_DIR/brisk` when rootless.
 ///
-/// runc 1.1.5 honours XDG_RUNTIME_DIR the same way, but when it is unset it falls back to
-/// /run/runc and fails later with "permission denied" on a path the user cannot create. brisk
-/// says instead what to set: this is the one deliberate difference.
-pub fn default_root(rootless: bool, xdg_runtime_dir: Option<&str>) -> Result<PathBuf, RootlessError> {
-    if !rootless {
-        return Ok(PathBuf::from("/run/brisk"));
-    }
-    match xdg_runtime_dir.filter(|d| !d.is_empty()) {
-        Some(d) => Ok(PathBuf::from(d).join("brisk")),
-        None => Err(RootlessError::NoRuntimeDir { uid: nix::unistd::geteuid().as_raw() }),
+/// runc 1.1.5's rule (`shouldHonorXDGRuntimeDir`): XDG_RUNTIME_DIR is used when set and the euid
+/// is not 0, or when uid 0 of a user namespace runs with `USER` unset or not "root"; otherwise
+/// /run/runc. Where runc falls back to /run/runc for a non-zero euid (and fails later with
+/// "permission denied" on a path the user cannot create), brisk says instead what to set: the one
+/// deliberate difference. `euid_root` and `user` are the caller's (passed in for the tests).
+pub fn default_root(rootless: bool, xdg_runtime_dir: Option<&str>, euid_root: bool, user: Option<&str>) -> Result<PathBuf, RootlessError> {
+    let xdg = xdg_runtime_dir.filter(|d| !d.is_empty());
+    // runc decides this from the credentials, not from --rootless: `rootless` only stands for
+    // "in a user namespace" when the euid is 0.
+    let honour = !euid_root || (rootless && user != Some("root"));
+    match xdg {
+        Some(d) if honour => Ok(PathBuf::from(d).join("brisk")),
+        None if !euid_root => Err(RootlessError::NoRuntimeDir { uid: nix::unistd::geteuid().as_raw() }),
+        _ => Ok(PathBuf::from("/run/brisk")),
     }
 }
 
@@ -199,9 +203,14 @@ mod tests {
         assert_eq!(Mode::parse("false").expect("false"), Mode::Off);
         assert_eq!(Mode::parse("auto").expect("auto"), Mode::Auto);
         assert!(Mode::parse("yes").expect_err("yes").to_string().contains("\"yes\""));
-        assert_eq!(default_root(false, Some("/run/user/5")).expect("root"), PathBuf::from("/run/brisk"));
-        assert_eq!(default_root(true, Some("/run/user/5")).expect("rootless"), PathBuf::from("/run/user/5/brisk"));
-        assert!(default_root(true, None).expect_err("no XDG").to_string().contains("XDG_RUNTIME_DIR"));
-        assert!(default_root(true, Some("")).is_err());
+        assert_eq!(default_root(false, Some("/run/user/5"), true, Some("root")).expect("root"), PathBuf::from("/run/brisk"));
+        assert_eq!(default_root(false, Some("/run/user/5"), true, None).expect("host root"), PathBuf::from("/run/brisk"));
+        assert_eq!(default_root(true, Some("/run/user/5"), false, Some("u")).expect("rootless"), PathBuf::from("/run/user/5/brisk"));
+        assert!(default_root(true, None, false, Some("u")).expect_err("no XDG").to_string().contains("XDG_RUNTIME_DIR"));
+        assert!(default_root(true, Some(""), false, None).is_err());
+        // uid 0 of a user namespace: runc's USER rule, and /run/brisk rather than an error.
+        assert_eq!(default_root(true, Some("/run/user/5"), true, Some("root")).expect("userns root"), PathBuf::from("/run/brisk"));
+        assert_eq!(default_root(true, Some("/run/user/5"), true, None).expect("userns root"), PathBuf::from("/run/user/5/brisk"));
+        assert_eq!(default_root(true, None, true, None).expect("userns root"), PathBuf::from("/run/brisk"));
     }
 }

@@ -36,7 +36,8 @@ rootless_tests!(
     resources_without_cgroup_are_refused,
     no_xdg_runtime_dir,
     sysfs_without_netns,
-    hooks_run_as_the_user
+    hooks_run_as_the_user,
+    delegated_v1_cgroups_hold_limits
 );
 
 fn runc_bin() -> PathBuf {
@@ -333,5 +334,71 @@ fn hooks_run_as_the_user(bin: &Path) {
     ok(r);
     assert_eq!(pre, u.uid.to_string(), "prestart hook uid");
     assert_eq!(post, u.uid.to_string(), "poststop hook uid");
+    nothing_left(&u, bin, id, &b);
+}
+
+/// v1 cgroup directories root made for the test and chowned to the user; removed on drop (after
+/// the user's containers are gone: declare it before the [`TestUser`]).
+struct Delegated(Vec<PathBuf>);
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// With a cgroup delegated to the user (a directory per v1 hierarchy it owns, named by
+/// linux.cgroupsPath) the container runs in it, its memory limit is written, pause works, and no
+/// device rule is written (the devices cgroup keeps the parent's "a *:* rwm"): runc skips the
+/// devices controller in rootless mode. Before, brisk failed writing devices.allow.
+fn delegated_v1_cgroups_hold_limits(bin: &Path) {
+    if !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("no v1 memory hierarchy on this host: this test is for v1/hybrid hosts");
+        return;
+    }
+    let mut delegated = Delegated(Vec::new());
+    let u = TestUser::create();
+    for e in std::fs::read_dir("/sys/fs/cgroup").expect("read /sys/fs/cgroup").flatten() {
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if !is_dir || e.file_name() == "unified" {
+            continue;
+        }
+        let d = e.path().join(&u.name);
+        std::fs::create_dir(&d).unwrap_or_else(|err| panic!("mkdir {}: {err}", d.display()));
+        delegated.0.push(d.clone());
+        // A delegated cpuset cgroup needs cpus and mems before any task can join (an admin
+        // delegating one sets them; a new v1 cpuset directory starts empty).
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(e.path().join(f)) {
+                std::fs::write(d.join(f), v.trim()).unwrap_or_else(|err| panic!("write {}/{f}: {err}", d.display()));
+            }
+        }
+        for f in std::iter::once(d.clone()).chain(std::fs::read_dir(&d).expect("read cgroup dir").flatten().map(|f| f.path())) {
+            std::os::unix::fs::chown(&f, Some(u.uid), Some(u.gid)).unwrap_or_else(|err| panic!("chown {}: {err}", f.display()));
+        }
+    }
+    let cg = format!("/{}/c", u.name);
+    let cg2 = cg.clone();
+    let b = rootless_bundle(&u, bin, move |c| {
+        c["process"]["args"] = json!(["sleep", "600"]);
+        c["linux"]["cgroupsPath"] = json!(cg2);
+        c["linux"]["resources"] = json!({"memory": {"limit": 104857600}, "devices": [{"allow": false, "access": "rwm"}]});
+    });
+    let id = "deleg";
+    ok(u.cmd_in(b.path(), true, bin, &["run", "-d", id]));
+    let pid = state(&u, bin, id)["pid"].as_i64().expect("pid");
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("init's cgroups");
+    assert!(own.lines().any(|l| l.ends_with(&format!(":memory:{cg}"))), "init is not in {cg}:\n{own}");
+    let mem = format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes");
+    assert_eq!(std::fs::read_to_string(&mem).expect("memory limit").trim(), "104857600");
+    let devs = std::fs::read_to_string(format!("/sys/fs/cgroup/devices{cg}/devices.list")).expect("devices.list");
+    assert_eq!(devs.trim(), "a *:* rwm", "device rules were written in rootless mode");
+    ok(u.cmd_in(b.path(), true, bin, &["pause", id]));
+    assert_eq!(state(&u, bin, id)["status"], "paused");
+    ok(u.cmd_in(b.path(), true, bin, &["resume", id]));
+    ok(u.cmd_in(b.path(), true, bin, &["delete", "-f", id]));
+    assert!(!Path::new(&format!("/sys/fs/cgroup/memory{cg}")).exists(), "container cgroup left behind");
     nothing_left(&u, bin, id, &b);
 }

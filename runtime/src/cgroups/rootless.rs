@@ -26,8 +26,18 @@ pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxRes
     }
     let hs = host_hierarchies()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let planned = plan(&hs, cgroups_path, id, &own);
+    let mut planned = plan(&hs, cgroups_path, id, &own);
     let unified = !planned.is_empty() && planned.iter().all(|(h, _)| h.fstype == "cgroup2");
+    let empty = LinuxResources::default();
+    let r = resources.unwrap_or(&empty);
+    if !unified && r.hugepage_limits().as_deref().unwrap_or_default().is_empty() {
+        // Hybrid host: the cgroup2 mount holds no controller a limit here needs (brisk uses it
+        // only for hugetlb where v1 has none), and joining it needs write access to the common
+        // ancestor's cgroup.procs, the v2 root, which no ordinary user has even with the
+        // container's own directory delegated. runc 1.1.5's fs driver never joins it either
+        // (its rootless containers show "0::/").
+        planned.retain(|(h, _)| h.fstype != "cgroup2");
+    }
     let mut placement = Placement { dirs: Vec::new(), created: Vec::new(), systemd: None };
     let mut denied: Vec<(Hierarchy, PathBuf, std::io::Error)> = Vec::new();
     let res = (|| {
@@ -39,8 +49,6 @@ pub fn create(cgroups_path: Option<&Path>, id: &str, resources: Option<&LinuxRes
                 Err(e) => return Err(e),
             }
         }
-        let empty = LinuxResources::default();
-        let r = resources.unwrap_or(&empty);
         for (field, controller) in needed(r, unified) {
             if let Some((_, dir, e)) = denied.iter().find(|(h, _, _)| if unified { h.fstype == "cgroup2" } else { h.controllers.iter().any(|c| c == controller) }) {
                 return Err(CgroupError::Field {

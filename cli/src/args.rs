@@ -15,6 +15,10 @@ pub struct Global {
     pub systemd_cgroup: bool,
     /// `--criu`: the CRIU binary for checkpoint/restore (default: `criu` from PATH).
     pub criu: Option<PathBuf>,
+    /// `--rootless auto|true|false` (runc's flag; see brisk_runtime::rootless).
+    pub rootless: brisk_runtime::rootless::Mode,
+    /// Whether `--root` was given (otherwise main picks the default, which depends on rootless).
+    pub root_set: bool,
 }
 
 /// One flag of a command: every spelling (long first, as help lists them), whether it takes a
@@ -49,10 +53,10 @@ pub const GLOBAL: &[Flag] = &[
     switch(&["debug"], "enable debug logging"),
     val(&["log"], "write brisk's log to this file (default: stderr)"),
     val(&["log-format"], "log format: text (default) or json"),
-    val(&["root"], "directory holding container state, preferably on tmpfs (default: \"/run/brisk\")"),
+    val(&["root"], "directory holding container state, preferably on tmpfs (default: \"/run/brisk\", or \"$XDG_RUNTIME_DIR/brisk\" in rootless mode)"),
     val(&["criu"], "path to the criu binary used for checkpoint and restore (default: \"criu\" from PATH)"),
     switch(&["systemd-cgroup"], "use the systemd cgroup driver; cgroupsPath is \"slice:prefix:name\", e.g. \"system.slice:brisk:1234\""),
-    val(&["rootless"], "accepted for runc compatibility (true, false or auto); ignored"),
+    val(&["rootless"], "rootless mode: true, false or auto (default: auto: a non-root user, or uid 0 in a user namespace)"),
     switch(&["help", "h"], "show help"),
     switch(&["version", "v"], "print the version"),
 ];
@@ -275,7 +279,7 @@ pub fn wants_help(cmd: &str, rest: &[String]) -> bool {
 
 /// Global flags up to the command name.
 pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
-    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false, systemd_cgroup: false, criu: None };
+    let mut g = Global { root: PathBuf::from("/run/brisk"), log: None, log_json: false, debug: false, systemd_cgroup: false, criu: None, rootless: Default::default(), root_set: false };
     let mut i = 0;
     while i < argv.len() {
         let a = &argv[i];
@@ -310,7 +314,10 @@ pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
         };
         let on = inline.as_deref() != Some("false");
         match (flag.names[0], value) {
-            ("root", Some(v)) => g.root = PathBuf::from(v),
+            ("root", Some(v)) => {
+                g.root = PathBuf::from(v);
+                g.root_set = true;
+            }
             ("log", Some(v)) => g.log = Some(PathBuf::from(v)),
             ("log-format", Some(v)) => {
                 g.log_json = match v.as_str() {
@@ -324,7 +331,7 @@ pub fn parse_global(argv: &[String]) -> Result<(Global, Vec<String>), String> {
             // (cgroupsPath slice:prefix:name); later commands read the driver from state.json.
             ("systemd-cgroup", _) => g.systemd_cgroup = on,
             ("criu", Some(v)) => g.criu = Some(PathBuf::from(v)),
-            // rootless: accepted and ignored, as GLOBAL says.
+            ("rootless", Some(v)) => g.rootless = brisk_runtime::rootless::Mode::parse(&v).map_err(|e| e.to_string())?,
             _ => {}
         }
         i += 1;

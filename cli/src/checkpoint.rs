@@ -137,7 +137,7 @@ mod tests {
     }
 
     fn global() -> Global {
-        Global { root: "/run/brisk".into(), log: None, log_json: false, debug: false, systemd_cgroup: false, criu: Some("/opt/criu".into()) }
+        Global { root: "/run/brisk".into(), log: None, log_json: false, debug: false, systemd_cgroup: false, criu: Some("/opt/criu".into()), rootless: Default::default(), root_set: false }
     }
 
     #[test]

@@ -30,7 +30,7 @@ enum CliError {
 fn main() {
     brisk_runtime::init::run_if_init();
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let (global, rest) = match args::parse_global(&argv) {
+    let (mut global, rest) = match args::parse_global(&argv) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("brisk: {e}");
@@ -38,6 +38,21 @@ fn main() {
         }
     };
     logger::init(&global);
+    let rootless = global.rootless.resolve();
+    if !global.root_set {
+        let xdg = std::env::var("XDG_RUNTIME_DIR").ok();
+        let user = std::env::var("USER").ok();
+        match brisk_runtime::rootless::default_root(rootless, xdg.as_deref(), nix::unistd::geteuid().is_root(), user.as_deref()) {
+            Ok(root) => global.root = root,
+            // Only commands that use the state root need one (`spec` as a new user must work).
+            Err(e) if !matches!(rest.first().map(String::as_str), None | Some("spec" | "features" | "help")) => {
+                logger::error(&global, &e.to_string());
+                std::process::exit(1);
+            }
+            Err(_) => {}
+        }
+    }
+    global.rootless = if rootless { brisk_runtime::rootless::Mode::On } else { brisk_runtime::rootless::Mode::Off };
     let code = match run(&global, rest) {
         Ok(code) => code,
         Err(e) => {
@@ -108,7 +123,7 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
                 }
                 _ => (None, None),
             };
-            let opts = CreateOpts { bundle, stdio: Stdio::default(), console_socket, no_pivot, no_new_keyring, preserve_fds, systemd_cgroup: g.systemd_cgroup };
+            let opts = CreateOpts { bundle, stdio: Stdio::default(), console_socket, no_pivot, no_new_keyring, preserve_fds, systemd_cgroup: g.systemd_cgroup, rootless: g.rootless == brisk_runtime::rootless::Mode::On };
             let mut c = rt()?.create(&id, opts)?;
             let pidfd = c.take_init_pidfd();
             if let Some(p) = &pid_file {

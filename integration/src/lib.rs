@@ -9,6 +9,7 @@ pub mod events;
 pub mod image;
 pub mod pause;
 pub mod propagation;
+pub mod rootless;
 pub mod runtime_cli;
 
 #[cfg(feature = "cri")]

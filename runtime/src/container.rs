@@ -42,6 +42,9 @@ pub struct CreateOpts {
     /// cgroupsPath is `slice:prefix:name` and the container runs in a transient systemd scope.
     /// Needs systemd as PID 1; without it create fails naming linux.cgroupsPath.
     pub systemd_cgroup: bool,
+    /// Rootless mode (`brisk --rootless`, see [`crate::rootless`]): cgroups the user may not
+    /// create are left out when no limit needs them, and device rules are not written.
+    pub rootless: bool,
 }
 
 /// Options for [`Container::exec`].

@@ -157,7 +157,11 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
     }
     // Bind sources for an init in a new user namespace (see send_bind_sources).
     let new_userns_and_mntns = clone_flags & (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as u64 == (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as u64;
-    let mount_ch = if new_userns_and_mntns && boot.mode == Mode::Create && !rootfs::bind_sources(&boot.spec).is_empty() {
+    // Only host root gains anything from it, and only host root may join the mount namespace
+    // (setns needs CAP_SYS_ADMIN in our own user namespace): a rootless init sees the host as the
+    // user does already.
+    let host_root = nix::unistd::geteuid().is_root();
+    let mount_ch = if host_root && new_userns_and_mntns && boot.mode == Mode::Create && !rootfs::bind_sources(&boot.spec).is_empty() {
         Some(Channel::pair().map_err(at("socketpair for mount fds"))?)
     } else {
         None
@@ -192,7 +196,10 @@ fn stage0(ch: &Channel) -> Result<(), Fail> {
         Forked::Parent { pid, pidfd } => {
             drop(go_r);
             let res = (|| {
-                if clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
+                if clone_flags & libc::CLONE_NEWUSER as u64 != 0 && !nix::unistd::geteuid().is_root() {
+                    // Not host root: only our own id directly, the rest through newuidmap/newgidmap.
+                    crate::rootless::write_id_maps(pid, &boot.uid_map, &boot.gid_map).map_err(at("set up the user namespace"))?;
+                } else if clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
                     fs::write(format!("/proc/{pid}/uid_map"), &boot.uid_map).map_err(at("write uid_map"))?;
                     fs::write(format!("/proc/{pid}/gid_map"), &boot.gid_map).map_err(at("write gid_map"))?;
                 }

@@ -19,6 +19,7 @@ pub mod init;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod security;
 pub mod selfexe;
 pub mod signal;

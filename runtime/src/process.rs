@@ -180,7 +180,11 @@ pub(crate) fn create(root: &Path, id: &str, opts: CreateOpts) -> Result<Containe
     let cgroups_path = linux.cgroups_path().as_deref();
     cgroups::check_driver(cgroups_path, id, opts.systemd_cgroup)
         .map_err(|reason| spec::SpecError::Invalid { path: bundle.dir.join("config.json"), field: "linux.cgroupsPath".into(), reason })?;
-    let mut placement = cgroups::create(cgroups_path, id, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default(), opts.systemd_cgroup)?;
+    let mut placement = if opts.rootless {
+        cgroups::rootless::create(cgroups_path, id, linux.resources().as_ref(), opts.systemd_cgroup)?
+    } else {
+        cgroups::create(cgroups_path, id, linux.resources().as_ref(), linux.devices().as_deref().unwrap_or_default(), opts.systemd_cgroup)?
+    };
     guard.placement = Some(placement.clone());
     check_cgroup_reusable(&placement)?;
 

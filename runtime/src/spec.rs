@@ -514,7 +514,6 @@ pub fn example(rootless: bool, uid: u32, gid: u32, cgroupns: bool) -> serde_json
         let mounts = v["mounts"].as_array_mut().map(std::mem::take).unwrap_or_default();
         v["mounts"] = mounts
             .into_iter()
-            .filter(|m| m["destination"] != "/sys/fs/cgroup")
             .map(|mut m| {
                 if m["destination"] == "/sys" {
                     m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});

@@ -166,5 +166,56 @@ fn real_main() -> Result<(), String> {
         means[1] / means[0],
         medians[1] / medians[0]
     );
+    if std::env::var("BENCH_ROOTLESS").as_deref() != Ok("0") {
+        let bins = [subjects[0].bin.clone(), subjects[1].bin.clone()];
+        rootless(n, &bins)?;
+    }
+    Ok(())
+}
+
+/// The same `run` as a fresh ordinary user (rootless: user namespace, no cgroups), with the
+/// config each runtime's `spec --rootless` writes. Both go through the same `setpriv` wrapper, so
+/// its cost is in both columns. BENCH_ROOTLESS=0 skips it.
+fn rootless(n: usize, bins: &[PathBuf; 2]) -> Result<(), String> {
+    use brisk_integration::rootless::TestUser;
+    let user = TestUser::create();
+    let mut bundles = Vec::new();
+    for bin in bins {
+        let b = user.bundle();
+        let r = user.cmd_in(b.path(), true, bin, &["spec", "--rootless"]);
+        if !r.status.success() {
+            return Err(format!("{} failed: {}", r.cmdline, r.stderr.trim()));
+        }
+        let p = b.path().join("config.json");
+        let mut c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?).map_err(|e| format!("{}: {e}", p.display()))?;
+        c["process"]["args"] = serde_json::json!(["true"]);
+        c["process"]["terminal"] = serde_json::json!(false);
+        std::fs::write(&p, c.to_string()).map_err(|e| format!("{}: {e}", p.display()))?;
+        bundles.push(b);
+    }
+    let pid = std::process::id();
+    let mut samples: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for i in 0..=n {
+        for (k, bin) in bins.iter().enumerate() {
+            let start = Instant::now();
+            let r = user.cmd_in(bundles[k].path(), true, bin, &["run", &format!("rl-{pid}-{i}")]);
+            let took = start.elapsed();
+            if !r.status.success() {
+                return Err(format!("{} failed ({}): {}", r.cmdline, r.status, r.stderr.trim()));
+            }
+            // Iteration 0 is the untimed warm-up.
+            if i > 0 {
+                samples[k].push(took);
+            }
+        }
+    }
+    println!("rootless (as a fresh user, through setpriv), {n} iterations each (interleaved)");
+    let mut medians = Vec::new();
+    for (name, s) in ["runc", "brisk"].iter().zip(&samples) {
+        let (mean, median, min, max) = stats(s);
+        println!("{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2}", name, mean, median, min, max);
+        medians.push(median);
+    }
+    println!("rootless brisk/runc: median {:.2}x", medians[1] / medians[0]);
     Ok(())
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub mod dbus;
 pub mod devices;
 pub mod oom;
+pub mod rootless;
 pub mod stats;
 pub mod systemd;
 pub mod v1;
@@ -419,6 +420,9 @@ pub fn apply(p: &Placement, r: &LinuxResources, mode: Mode) -> Result<(), Cgroup
 /// Live update (`runc update`, the shim's Update): the fields set in `r` are written, the others
 /// keep their current values. Device rules, when present, replace the container's rules.
 pub fn update(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
+    if p.dirs.is_empty() {
+        return Err(CgroupError::Invalid { reason: NO_CGROUPS.into() });
+    }
     if let Some(rules) = r.devices().as_deref() {
         for (i, d) in rules.iter().enumerate() {
             devices::Rule::from_spec(d).map_err(|reason| field(format!("devices[{i}]"), reason))?;
@@ -443,7 +447,9 @@ pub fn update(p: &Placement, r: &LinuxResources) -> Result<(), CgroupError> {
 /// Pids of every process in the container (any hierarchy holds all of them).
 pub fn pids(p: &Placement) -> Result<Vec<i32>, crate::Error> {
     let Some((_, dir)) = p.dirs.iter().find(|(h, _)| h.has("pids") || h.has("memory")).or(p.dirs.first()) else {
-        return Ok(Vec::new());
+        // Only a rootless container without permission to create any cgroup has none (runc
+        // fails `ps` and `kill --all` then too, less clearly).
+        return Err(CgroupError::Invalid { reason: NO_CGROUPS.into() }.into());
     };
     let f = dir.join("cgroup.procs");
     let text = fs::read_to_string(&f).map_err(|e| CgroupError::Io { step: "read", path: f.clone(), source: e })?;
@@ -490,8 +496,11 @@ pub fn set_frozen(p: &Placement, frozen: bool) -> Result<(), CgroupError> {
         }
         return Err(CgroupError::Invalid { reason: format!("{}: frozen did not become {want}", events.display()) });
     }
-    Err(CgroupError::Invalid { reason: "no freezer available for this container".into() })
+    Err(CgroupError::Invalid { reason: if p.dirs.is_empty() { NO_CGROUPS.into() } else { "no freezer available for this container".into() } })
 }
+
+/// Why `ps`, `pause` or `kill --all` cannot work on a container that has no cgroup.
+pub(crate) const NO_CGROUPS: &str = "cgroups not configured for container: in rootless mode the user could not create its cgroup (runc refuses the same); give the user a delegated cgroup and set linux.cgroupsPath to one below it";
 
 /// Remove the directories brisk created, deepest first. A directory still busy (its last task is
 /// exiting) is retried briefly; one that is gone already is fine. A systemd unit is stopped first

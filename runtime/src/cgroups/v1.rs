@@ -99,7 +99,7 @@ fn cpuset(d: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn memory_is_set(m: &LinuxMemory) -> bool {
+pub(crate) fn memory_is_set(m: &LinuxMemory) -> bool {
     m.limit().is_some() || m.reservation().is_some() || m.swap().is_some() || m.swappiness().is_some() || m.disable_oom_killer() == Some(true) || m.use_hierarchy().is_some()
 }
 
@@ -167,7 +167,7 @@ fn memory(d: &Path, m: &LinuxMemory, mode: Mode) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn cpu_is_set(c: &LinuxCpu) -> bool {
+pub(crate) fn cpu_is_set(c: &LinuxCpu) -> bool {
     c.shares().is_some_and(|v| v != 0)
         || c.quota().is_some_and(|v| v != 0)
         || c.period().is_some_and(|v| v != 0)
@@ -224,7 +224,7 @@ fn cpu(d: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn blkio_is_set(b: &LinuxBlockIo) -> bool {
+pub(crate) fn blkio_is_set(b: &LinuxBlockIo) -> bool {
     let some = |l: &Option<Vec<_>>| l.as_ref().is_some_and(|l: &Vec<_>| !l.is_empty());
     b.weight().is_some_and(|v| v != 0)
         || b.leaf_weight().is_some_and(|v| v != 0)

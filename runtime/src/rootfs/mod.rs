@@ -429,8 +429,17 @@ fn mount_entry<S: Sys>(sys: &mut S, cfg: &RootfsConfig<'_>, m: &Mount) -> Result
     let delay_ro = typ == "tmpfs" || given == Path::new("/dev");
     let flags = if delay_ro { opts.flags - MsFlags::MS_RDONLY } else { opts.flags };
     let fd = open(sys, "open mount point", dest)?;
-    sys.mount(m.source().as_deref(), Target::In(&fd), Some(typ), flags, opts.data.as_deref())
-        .map_err(|source| RootfsError::Mount { what: typ.to_string(), path: dest.to_path_buf(), source })?;
+    match sys.mount(m.source().as_deref(), Target::In(&fd), Some(typ), flags, opts.data.as_deref()) {
+        // A fresh sysfs needs a network namespace owned by our user namespace (sysfs shows the
+        // netns's devices): a rootless container that shares the host's gets EPERM. Bind the
+        // host's /sys instead, with the entry's flags, as runc 1.2 does (runc 1.1.5 fails here).
+        Err(Errno::EPERM) if typ == "sysfs" && cfg.in_userns => {
+            drop(fd);
+            bind_mount(sys, Path::new("/sys"), dest, opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC, &opts.propagation)?;
+            return apply_recursive(sys, dest, &opts);
+        }
+        r => r.map_err(|source| RootfsError::Mount { what: typ.to_string(), path: dest.to_path_buf(), source })?,
+    }
     drop(fd);
     if let Some(src) = copy_src {
         // On failure the init exits and its mount namespace, tmpfs included, goes with it.

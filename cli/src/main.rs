@@ -12,6 +12,7 @@ mod args;
 mod events;
 mod relay;
 mod update;
+mod validate;
 
 use args::{Args, Global};
 
@@ -49,7 +50,7 @@ fn main() {
 }
 
 const USAGE: &str = "usage: brisk [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND [ARGS]
-commands: create start run state kill delete list ps exec pause resume update events spec features";
+commands: create start run state kill delete list ps exec pause resume update events spec features validate";
 
 fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
     let Some((cmd, rest)) = rest.split_first() else {
@@ -216,6 +217,11 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
         },
         "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
+        // Exit 2, not 1: the config was never examined (1 means it has problems).
+        "validate" => validate::run(rest).or_else(|e| {
+            eprintln!("brisk validate: {e}");
+            Ok(2)
+        }),
         "spec" => {
             let bundle = PathBuf::from(a.value(&["b", "bundle"]).unwrap_or_else(|| ".".into()));
             let rootless = a.flag(&["rootless"]);

@@ -207,7 +207,7 @@ fn split_serde_message(m: &str) -> (String, String) {
     (m.to_string(), String::new())
 }
 
-fn parse_as<T: serde::de::DeserializeOwned>(data: &[u8], schema: &'static Schema, c: &mut Collector) -> Option<(T, Vec<KeyNote>)> {
+fn parse_as<T: serde::de::DeserializeOwned + serde::Serialize + Default>(data: &[u8], schema: &'static Schema, c: &mut Collector) -> Option<(T, Vec<KeyNote>)> {
     let (folded, mut notes, positions) = keys::fold_with_positions(data, schema, "");
     c.set_positions(positions);
     let (value, ignored) = match typed_bytes::<T>(&folded) {
@@ -248,8 +248,9 @@ fn parse_as<T: serde::de::DeserializeOwned>(data: &[u8], schema: &'static Schema
 /// the way is reported at its path in the file as written: the paths of later rounds are mapped
 /// back over the array elements already cut out. What was cut is marked pruned, so the checks
 /// after the parse do not report its absence as another problem.
-fn parse_sections<T: serde::de::DeserializeOwned>(folded: &[u8], first: TypedError, c: &mut Collector) -> Option<(T, Vec<String>)> {
+fn parse_sections<T: serde::de::DeserializeOwned + serde::Serialize + Default>(folded: &[u8], first: TypedError, c: &mut Collector) -> Option<(T, Vec<String>)> {
     let mut doc: serde_json::Value = serde_json::from_slice(folded).ok()?;
+    let defaults = &serde_json::to_value(T::default()).unwrap_or_default();
     let mut removed: Vec<Vec<Seg>> = Vec::new();
     let mut err = first;
     // Every round removes one member, so the document runs out long before this.
@@ -257,6 +258,31 @@ fn parse_sections<T: serde::de::DeserializeOwned>(folded: &[u8], first: TypedErr
         let mut cur = segments(&err.path);
         if err.path == "config.json" {
             return None;
+        }
+        // A required field missing from an object outside any array (a section: `process`
+        // without `cwd`, or whose `cwd` was cut in the round before) gets the value oci-spec's
+        // default config has there, so the rest of the section is still checked. Inside an array a
+        // made-up element could collide with a real one (a second "pid" namespace), so there the
+        // element is cut instead.
+        if let Some(f) = err.message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            let mut at = cur.clone();
+            at.push(Seg::Key(f.to_string()));
+            let filler = (!at.iter().any(|s| matches!(s, Seg::Index(_)))).then(|| lookup(defaults, &at)).flatten();
+            if let Some(v) = filler {
+                if insert(&mut doc, &at, v.clone()) {
+                    let orig = to_original(&at, &removed);
+                    c.prune(render(&orig));
+                    removed.push(orig);
+                    match typed_value::<T>(doc.clone()) {
+                        Ok(x) => return Some(x),
+                        Err(e) => {
+                            report_round(&e, &removed, c).ok()?;
+                            err = e;
+                            continue;
+                        }
+                    }
+                }
+            }
         }
         // The member serde named; if the document has no such member (a "missing field" error
         // names the object), the object itself.
@@ -272,19 +298,55 @@ fn parse_sections<T: serde::de::DeserializeOwned>(folded: &[u8], first: TypedErr
         match typed_value::<T>(doc.clone()) {
             Ok(x) => return Some(x),
             Err(e) => {
-                let orig = render(&to_original(&segments(&e.path), &removed));
-                let (message, hint) = split_serde_message(&e.message);
-                // A field cut out in an earlier round is now "missing": not a problem of its own.
-                let cut_field = e.message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
-                let own = cut_field.is_none_or(|f| !removed.iter().any(|r| render(r) == format!("{orig}.{f}")));
-                if own && e.path != "config.json" {
-                    c.error(orig, message, hint).ok()?;
-                }
+                report_round(&e, &removed, c).ok()?;
                 err = e;
             }
         }
     }
     None
+}
+
+/// Report an error found in a later round of [`parse_sections`] at its path in the file.
+fn report_round(e: &TypedError, removed: &[Vec<Seg>], c: &mut Collector) -> Flow {
+    let orig = render(&to_original(&segments(&e.path), removed));
+    let (message, hint) = split_serde_message(&e.message);
+    // A field cut out in an earlier round is now "missing": not a problem of its own.
+    let cut_field = e.message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
+    let own = cut_field.is_none_or(|f| !removed.iter().any(|r| render(r) == format!("{orig}.{f}")));
+    if own && e.path != "config.json" {
+        c.error(orig, message, hint)?;
+    }
+    Ok(())
+}
+
+fn lookup<'a>(doc: &'a serde_json::Value, path: &[Seg]) -> Option<&'a serde_json::Value> {
+    path.iter().try_fold(doc, |v, seg| match (seg, v) {
+        (Seg::Key(k), serde_json::Value::Object(o)) => o.get(k),
+        (Seg::Index(i), serde_json::Value::Array(a)) => a.get(*i),
+        _ => None,
+    })
+}
+
+/// Set the member at `path` (its parent object must exist).
+fn insert(doc: &mut serde_json::Value, path: &[Seg], value: serde_json::Value) -> bool {
+    let Some((Seg::Key(last), parents)) = path.split_last() else { return false };
+    let mut v = doc;
+    for seg in parents {
+        let next = match (seg, v) {
+            (Seg::Key(k), serde_json::Value::Object(o)) => o.get_mut(k),
+            (Seg::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(n) = next else { return false };
+        v = n;
+    }
+    match v {
+        serde_json::Value::Object(o) => {
+            o.insert(last.clone(), value);
+            true
+        }
+        _ => false,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -678,8 +740,9 @@ pub fn check_process(process: &oci_spec::runtime::Process, field: &str, c: &mut 
     }
     let mut seen = HashSet::new();
     for (i, r) in process.rlimits().as_deref().unwrap_or_default().iter().enumerate() {
-        if !seen.insert(format!("{:?}", r.typ())) {
-            c.error(format!("{field}.rlimits[{i}]"), format!("duplicate {:?}", r.typ()), "each type at most once")?;
+        let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{:?}", r.typ()));
+        if !seen.insert(name.clone()) {
+            c.error(format!("{field}.rlimits[{i}]"), format!("duplicate {name}"), "each type at most once")?;
         }
         if r.soft() > r.hard() {
             c.error(format!("{field}.rlimits[{i}]"), "soft limit above the hard limit", "soft <= hard")?;
@@ -1053,7 +1116,7 @@ mod tests {
         assert!(kinds.contains(&(Severity::Note, "Hooks")), "{kinds:?}");
         assert!(kinds.contains(&(Severity::Warning, "procss")), "{kinds:?}");
         assert!(kinds.contains(&(Severity::Warning, "linux.resources.memory.kernel")), "{kinds:?}");
-        assert!(kinds.contains(&(Severity::Warning, "process.capabilities.bounding[0]")), "{kinds:?}");
+        assert!(kinds.contains(&(Severity::Warning, "process.capabilities.bounding")), "{kinds:?}");
     }
 
     #[test]

@@ -79,11 +79,12 @@ pub fn check_capabilities(process: &Process, field: &str, c: &mut crate::spec::C
     }
     let typical = default_capabilities();
     let bounding = process.capabilities().as_ref().and_then(|c| c.bounding().clone()).unwrap_or_default();
-    for (i, cap) in bounding.iter().enumerate() {
-        let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        if !typical.contains(&name) {
-            c.warn(format!("{field}.bounding[{i}]"), format!("{name} is outside the typical bounding set"), "the default set is what `brisk spec` writes");
-        }
+    // oci-spec keeps each set as a hash set: the file's order (and index) is gone, so the warning
+    // names the capability, in name order.
+    let mut names: Vec<String> = bounding.iter().map(|cap| serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).collect();
+    names.sort();
+    for name in names.into_iter().filter(|n| !typical.contains(n)) {
+        c.warn(format!("{field}.bounding"), format!("{name} is outside the typical bounding set"), "the default set is what `brisk spec` writes");
     }
     Ok(())
 }

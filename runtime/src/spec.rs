@@ -214,7 +214,7 @@ fn parse_as<T: serde::de::DeserializeOwned + serde::Serialize + Default>(data: &
         Ok(x) => x,
         Err(e) => {
             let (message, hint) = split_serde_message(&e.message);
-            c.push_at(Severity::Error, e.path.clone(), e.line, e.column, message, hint, false).ok()?;
+            c.push_problem(Problem { severity: Severity::Error, path: e.path.clone(), line: e.line, column: e.column, message, hint, unsupported: false }).ok()?;
             parse_sections::<T>(&folded, e, c)?
         }
     };

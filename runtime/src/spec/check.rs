@@ -161,16 +161,16 @@ impl Collector {
     }
 
     /// Record a problem at a known position (the typed parse knows serde's).
-    pub(crate) fn push_at(&mut self, severity: Severity, path: String, line: usize, column: usize, message: String, hint: String, unsupported: bool) -> Flow {
-        if severity == Severity::Error {
+    pub(crate) fn push_problem(&mut self, p: Problem) -> Flow {
+        if p.severity == Severity::Error {
             // One error per path: a name the pre-parse check refused is refused by the typed
             // parse too.
-            if self.problems.iter().any(|p| p.severity == Severity::Error && p.path == path) {
+            if self.problems.iter().any(|q| q.severity == Severity::Error && q.path == p.path) {
                 return Ok(());
             }
         }
-        let stop = severity == Severity::Error && self.fail_fast;
-        self.problems.push(Problem { severity, path, line, column, message, hint, unsupported });
+        let stop = p.severity == Severity::Error && self.fail_fast;
+        self.problems.push(p);
         if stop {
             Err(Stop)
         } else {
@@ -183,7 +183,7 @@ impl Collector {
             return Ok(());
         }
         let (line, column) = self.positions.of(&path);
-        self.push_at(severity, path, line, column, message, hint, unsupported)
+        self.push_problem(Problem { severity, path, line, column, message, hint, unsupported })
     }
 
     /// The config is wrong at `path`; `hint` says what is accepted ("" if nothing useful).

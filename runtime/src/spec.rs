@@ -533,6 +533,15 @@ fn spec_error(path: &Path, c: &Collector) -> Option<SpecError> {
 pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, SpecError> {
     let mut c = Collector::fail_fast();
     let rootfs = check_config(spec, bundle, &mut c);
+    for w in c.problems().iter().filter(|p| p.severity == Severity::Warning) {
+        // What create ignores (memory.kernel: runc 1.1.5 warns too) is worth a warning; the lint
+        // advice about capabilities outside the default set is not news at every create.
+        if w.path.ends_with(".capabilities.bounding") {
+            log::debug!("{}: {}: {}", path.display(), w.path, w.message);
+        } else {
+            log::warn!("{}: {}: {}", path.display(), w.path, w.message);
+        }
+    }
     if let Some(e) = spec_error(path, &c) {
         return Err(e);
     }

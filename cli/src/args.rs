@@ -195,6 +195,18 @@ pub const COMMANDS: &[Cmd] = &[
             val(&["pids-limit"], "maximum number of pids"),
         ],
     },
+    Cmd {
+        name: "validate",
+        summary: "check a bundle's config.json (or FILE) with create's own rules, reporting every problem",
+        args: "[FILE]",
+        flags: &[
+            BUNDLE,
+            val(&["format", "f"], "text (default) or json: an array of {severity, path, line, column, message, hint}"),
+            switch(&["host"], "also check what this machine can honour (capabilities, cgroups, seccomp, LSMs, user namespaces)"),
+            switch(&["strict"], "warnings refuse the config too"),
+            switch(&["seccomp-report"], "compare the seccomp profile with brisk's default, grouped by risk"),
+        ],
+    },
     Cmd { name: "help", summary: "show the commands, or the help of one command", args: "[command]", flags: &[] },
 ];
 

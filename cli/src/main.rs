@@ -12,6 +12,7 @@ mod checkpoint;
 mod events;
 mod relay;
 mod update;
+mod validate;
 
 use args::{Args, Global};
 
@@ -260,6 +261,11 @@ fn run(g: &Global, rest: Vec<String>) -> Result<i32, CliError> {
         "update" => update::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
         "checkpoint" | "restore" => checkpoint::run(g, cmd, rest),
         "events" => events::run(&g.root, rest).map_err(|e| CliError::Other(e.to_string())),
+        // Exit 2, not 1: the config was never examined (1 means it has problems).
+        "validate" => validate::run(rest).or_else(|e| {
+            eprintln!("brisk validate: {e}");
+            Ok(2)
+        }),
         "spec" => {
             let bundle = PathBuf::from(a.value(&["b", "bundle"]).unwrap_or_else(|| ".".into()));
             let rootless = a.flag(&["rootless"]);

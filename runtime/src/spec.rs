@@ -13,7 +13,9 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::namespaces;
 
+pub mod check;
 pub mod keys;
+pub use check::{Collector, Flow, Problem, Severity, Stop};
 pub use keys::{KeyKind, KeyNote, Schema};
 
 /// The runtime-spec version brisk implements (what `state` and `features` report).
@@ -88,13 +90,45 @@ fn process_schema() -> &'static Schema {
 /// matched to fields as runc's Go decoder does (see [`keys`]); the notes say which keys were
 /// respelled and which are unknown (with a suggestion), for the caller to log or report.
 pub fn parse(data: &[u8]) -> Result<(Spec, Vec<KeyNote>), (String, String)> {
-    check_capability_spellings(data, "")?;
-    parse_as::<Spec>(data, spec_schema())
+    let mut c = Collector::fail_fast();
+    match parse_checked(data, &mut c) {
+        Some(x) if !c.has_errors() => Ok(x),
+        _ => Err(first_parse_error(&c)),
+    }
+}
+
+/// The parse `create` and `validate` share: capability spellings, then the typed parse, reporting
+/// into `c` (unknown keys as warnings, respelled keys as notes). A fail-fast collector gives
+/// `None` at the first error. A collect-all one goes on section by section (see
+/// [`parse_sections`]) and returns the spec made of what did parse, so the checks after the parse
+/// can report on it too.
+pub fn parse_checked(data: &[u8], c: &mut Collector) -> Option<(Spec, Vec<KeyNote>)> {
+    let (_, _, positions) = keys::fold_with_positions(data, spec_schema(), "");
+    c.set_positions(positions);
+    check_capability_spellings(data, "", c).ok()?;
+    parse_as::<Spec>(data, spec_schema(), c)
+}
+
+/// The first error of a fail-fast parse as `parse` has always returned it: (field, message with
+/// serde's " at line L column C").
+fn first_parse_error(c: &Collector) -> (String, String) {
+    match c.first_error() {
+        Some(p) if p.line > 0 && p.hint.is_empty() => (p.path.clone(), format!("{} at line {} column {}", p.message, p.line, p.column)),
+        // serde's own wording: "unknown variant `x`, expected one of ...".
+        Some(p) if p.line > 0 && p.hint.starts_with("expected ") => (p.path.clone(), format!("{}, {} at line {} column {}", p.message, p.hint, p.line, p.column)),
+        Some(p) if p.line > 0 => (p.path.clone(), format!("{} ({}) at line {} column {}", p.message, p.hint, p.line, p.column)),
+        Some(p) if p.hint.is_empty() => (p.path.clone(), p.message.clone()),
+        Some(p) => (p.path.clone(), format!("{} ({})", p.message, p.hint)),
+        None => ("config.json".into(), "could not be parsed".into()),
+    }
 }
 
 /// Parse an `exec --process` file (a bare process object) by the same rules as config.json.
 pub fn parse_process(data: &[u8]) -> Result<(oci_spec::runtime::Process, Vec<KeyNote>), (String, String)> {
-    check_capability_spellings(data, "process")?;
+    let mut c = Collector::fail_fast();
+    if check_capability_spellings(data, "process", &mut c).is_err() {
+        return Err(first_parse_error(&c));
+    }
     // runc decodes into a Go struct whose `user` is a value, so a process.json without it means
     // uid 0, gid 0; oci-spec's Process requires the field.
     // The member is appended before the closing brace, so every position before it (all of
@@ -110,23 +144,78 @@ pub fn parse_process(data: &[u8]) -> Result<(oci_spec::runtime::Process, Vec<Key
         }
         _ => None,
     };
-    parse_as(with_user.as_deref().unwrap_or(data), process_schema())
+    match parse_as(with_user.as_deref().unwrap_or(data), process_schema(), &mut c) {
+        Some(x) if !c.has_errors() => Ok(x),
+        _ => Err(first_parse_error(&c)),
+    }
 }
 
-fn parse_as<T: serde::de::DeserializeOwned>(data: &[u8], schema: &'static Schema) -> Result<(T, Vec<KeyNote>), (String, String)> {
-    let (folded, mut notes) = keys::fold(data, schema, "");
+/// A typed-parse failure: serde's path and message, and its position when it parsed bytes.
+struct TypedError {
+    path: String,
+    message: String,
+    line: usize,
+    column: usize,
+}
+
+fn typed_error(track: serde_path_to_error::Track, e: &serde_json::Error) -> TypedError {
+    let path = track.path().to_string();
+    let path = if path == "." || path.is_empty() { "config.json".to_string() } else { path };
+    // serde_json's Display is "MESSAGE at line L column C"; keep the position apart.
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = if e.line() > 0 { full.strip_suffix(&suffix).unwrap_or(&full).to_string() } else { full };
+    TypedError { path, message, line: e.line(), column: e.column() }
+}
+
+/// serde_ignored renders Option layers as "?"; drop them so the path reads like the JSON.
+fn ignored_path(p: &serde_ignored::Path<'_>) -> String {
+    p.to_string().replace(".?", "").trim_start_matches("?.").to_string()
+}
+
+/// The typed parse of bytes (serde's own line:column on error).
+fn typed_bytes<T: serde::de::DeserializeOwned>(folded: &[u8]) -> Result<(T, Vec<String>), TypedError> {
     let mut ignored = Vec::new();
     let mut track = serde_path_to_error::Track::new();
-    let mut jd = serde_json::Deserializer::from_slice(&folded);
+    let mut jd = serde_json::Deserializer::from_slice(folded);
     let pd = serde_path_to_error::Deserializer::new(&mut jd, &mut track);
-    // serde_ignored renders Option layers as "?"; drop them so the path reads like the JSON.
-    let res: Result<T, _> = serde_ignored::deserialize(pd, |p| ignored.push(p.to_string().replace(".?", "").trim_start_matches("?.").to_string()));
-    let value = match res.and_then(|s| jd.end().map(|_| s)) {
-        Ok(v) => v,
+    let res: Result<T, _> = serde_ignored::deserialize(pd, |p| ignored.push(ignored_path(&p)));
+    match res.and_then(|s| jd.end().map(|_| s)) {
+        Ok(v) => Ok((v, ignored)),
+        Err(e) => Err(typed_error(track, &e)),
+    }
+}
+
+/// The typed parse of an already parsed document (what [`parse_sections`] prunes).
+fn typed_value<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<(T, Vec<String>), TypedError> {
+    let mut ignored = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let pd = serde_path_to_error::Deserializer::new(v, &mut track);
+    let res: Result<T, _> = serde_ignored::deserialize(pd, |p| ignored.push(ignored_path(&p)));
+    res.map(|v| (v, ignored)).map_err(|e| typed_error(track, &e))
+}
+
+/// serde's "unknown variant `x`, expected one of `a`, `b`" as (what is wrong, what is accepted).
+fn split_serde_message(m: &str) -> (String, String) {
+    for sep in [", expected one of ", ", expected "] {
+        if let Some((what, accepted)) = m.split_once(sep) {
+            if m.starts_with("unknown variant") || m.starts_with("invalid type") || m.starts_with("invalid value") {
+                return (what.to_string(), format!("expected {}{accepted}", if sep.contains("one of") { "one of " } else { "" }));
+            }
+        }
+    }
+    (m.to_string(), String::new())
+}
+
+fn parse_as<T: serde::de::DeserializeOwned + serde::Serialize + Default>(data: &[u8], schema: &'static Schema, c: &mut Collector) -> Option<(T, Vec<KeyNote>)> {
+    let (folded, mut notes, positions) = keys::fold_with_positions(data, schema, "");
+    c.set_positions(positions);
+    let (value, ignored) = match typed_bytes::<T>(&folded) {
+        Ok(x) => x,
         Err(e) => {
-            let field = track.path().to_string();
-            let field = if field == "." || field.is_empty() { "config.json".to_string() } else { field };
-            return Err((field, e.to_string()));
+            let (message, hint) = split_serde_message(&e.message);
+            c.push_problem(Problem { severity: Severity::Error, path: e.path.clone(), line: e.line, column: e.column, message, hint, unsupported: false }).ok()?;
+            parse_sections::<T>(&folded, e, c)?
         }
     };
     // serde decides what was ignored (a key the scanner could not place in a struct is still
@@ -140,7 +229,214 @@ fn parse_as<T: serde::de::DeserializeOwned>(data: &[u8], schema: &'static Schema
             notes.push(KeyNote { path: p, line: 0, column: 0, kind: KeyKind::Unknown { suggestion } });
         }
     }
-    Ok((value, notes))
+    for n in &notes {
+        match &n.kind {
+            KeyKind::Respelled { field } => c.note(&n.path, format!("read as the field {field:?}, as runc does"), format!("write {field:?}")),
+            KeyKind::Unknown { suggestion } => {
+                let hint = suggestion.map(|s| format!("did you mean {s:?}?")).unwrap_or_default();
+                c.warn(&n.path, "unknown property, ignored (config.md \"Extensibility\")", hint);
+            }
+        }
+    }
+    Some((value, notes))
+}
+
+/// serde stops at the first error; `validate` wants them all. So after a failed parse, the
+/// document is parsed again as JSON and the part that failed is cut out: the member serde named,
+/// or, when that leaves its object without a required field, the whole object (an array element,
+/// a section). Then the typed parse runs again, and so on until it succeeds. Each error found on
+/// the way is reported at its path in the file as written: the paths of later rounds are mapped
+/// back over the array elements already cut out. What was cut is marked pruned, so the checks
+/// after the parse do not report its absence as another problem.
+fn parse_sections<T: serde::de::DeserializeOwned + serde::Serialize + Default>(folded: &[u8], first: TypedError, c: &mut Collector) -> Option<(T, Vec<String>)> {
+    let mut doc: serde_json::Value = serde_json::from_slice(folded).ok()?;
+    let defaults = &serde_json::to_value(T::default()).unwrap_or_default();
+    let mut removed: Vec<Vec<Seg>> = Vec::new();
+    let mut err = first;
+    // Every round removes one member, so the document runs out long before this.
+    for _ in 0..4096 {
+        let mut cur = segments(&err.path);
+        if err.path == "config.json" {
+            return None;
+        }
+        // A required field missing from an object outside any array (a section: `process`
+        // without `cwd`, or whose `cwd` was cut in the round before) gets the value oci-spec's
+        // default config has there, so the rest of the section is still checked. Inside an array a
+        // made-up element could collide with a real one (a second "pid" namespace), so there the
+        // element is cut instead.
+        if let Some(f) = err.message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            let mut at = cur.clone();
+            at.push(Seg::Key(f.to_string()));
+            let filler = (!at.iter().any(|s| matches!(s, Seg::Index(_)))).then(|| lookup(defaults, &at)).flatten();
+            if let Some(v) = filler {
+                if insert(&mut doc, &at, v.clone()) {
+                    let orig = to_original(&at, &removed);
+                    c.prune(render(&orig));
+                    removed.push(orig);
+                    match typed_value::<T>(doc.clone()) {
+                        Ok(x) => return Some(x),
+                        Err(e) => {
+                            report_round(&e, &removed, c).ok()?;
+                            err = e;
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        // The member serde named; if the document has no such member (a "missing field" error
+        // names the object), the object itself.
+        while !cur.is_empty() && !remove(&mut doc, &cur) {
+            cur.pop();
+        }
+        if cur.is_empty() {
+            return None;
+        }
+        let orig = to_original(&cur, &removed);
+        c.prune(render(&orig));
+        removed.push(orig);
+        match typed_value::<T>(doc.clone()) {
+            Ok(x) => return Some(x),
+            Err(e) => {
+                report_round(&e, &removed, c).ok()?;
+                err = e;
+            }
+        }
+    }
+    None
+}
+
+/// Report an error found in a later round of [`parse_sections`] at its path in the file.
+fn report_round(e: &TypedError, removed: &[Vec<Seg>], c: &mut Collector) -> Flow {
+    let orig = render(&to_original(&segments(&e.path), removed));
+    let (message, hint) = split_serde_message(&e.message);
+    // A field cut out in an earlier round is now "missing": not a problem of its own.
+    let cut_field = e.message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
+    let own = cut_field.is_none_or(|f| !removed.iter().any(|r| render(r) == format!("{orig}.{f}")));
+    if own && e.path != "config.json" {
+        c.error(orig, message, hint)?;
+    }
+    Ok(())
+}
+
+fn lookup<'a>(doc: &'a serde_json::Value, path: &[Seg]) -> Option<&'a serde_json::Value> {
+    path.iter().try_fold(doc, |v, seg| match (seg, v) {
+        (Seg::Key(k), serde_json::Value::Object(o)) => o.get(k),
+        (Seg::Index(i), serde_json::Value::Array(a)) => a.get(*i),
+        _ => None,
+    })
+}
+
+/// Set the member at `path` (its parent object must exist).
+fn insert(doc: &mut serde_json::Value, path: &[Seg], value: serde_json::Value) -> bool {
+    let Some((Seg::Key(last), parents)) = path.split_last() else { return false };
+    let mut v = doc;
+    for seg in parents {
+        let next = match (seg, v) {
+            (Seg::Key(k), serde_json::Value::Object(o)) => o.get_mut(k),
+            (Seg::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(n) = next else { return false };
+        v = n;
+    }
+    match v {
+        serde_json::Value::Object(o) => {
+            o.insert(last.clone(), value);
+            true
+        }
+        _ => false,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// `linux.namespaces[1].type` as segments.
+fn segments(path: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, rest) = part.find('[').map_or((part, ""), |i| (&part[..i], &part[i..]));
+        if !name.is_empty() {
+            out.push(Seg::Key(name.to_string()));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            match idx.trim_end_matches(']').parse() {
+                Ok(i) => out.push(Seg::Index(i)),
+                Err(_) => out.push(Seg::Key(idx.to_string())),
+            }
+        }
+    }
+    out
+}
+
+fn render(segs: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Key(k) if s.is_empty() => s.push_str(k),
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Remove the member or element at `path`; false if the document has none there.
+fn remove(doc: &mut serde_json::Value, path: &[Seg]) -> bool {
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut v = doc;
+    for seg in parents {
+        let next = match (seg, v) {
+            (Seg::Key(k), serde_json::Value::Object(o)) => o.get_mut(k),
+            (Seg::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(n) = next else { return false };
+        v = n;
+    }
+    match (last, v) {
+        (Seg::Key(k), serde_json::Value::Object(o)) => o.remove(k).is_some(),
+        (Seg::Index(i), serde_json::Value::Array(a)) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A path in the pruned document as the path in the file: every array index counts the elements
+/// already cut out before it.
+fn to_original(cur: &[Seg], removed: &[Vec<Seg>]) -> Vec<Seg> {
+    let mut out: Vec<Seg> = Vec::new();
+    for seg in cur {
+        match seg {
+            Seg::Key(k) => out.push(Seg::Key(k.clone())),
+            Seg::Index(k) => {
+                let gone = |j: usize| {
+                    removed.iter().any(|r| r.len() == out.len() + 1 && r[..out.len()] == out[..] && r[out.len()] == Seg::Index(j))
+                };
+                let (mut j, mut seen) = (0, 0);
+                loop {
+                    if !gone(j) {
+                        if seen == *k {
+                            break;
+                        }
+                        seen += 1;
+                    }
+                    j += 1;
+                }
+                out.push(Seg::Index(j));
+            }
+        }
+    }
+    out
 }
 
 /// `hooks.prestart.0.foo` (serde_ignored) as `hooks.prestart[0].foo` (how JSON paths read).
@@ -164,7 +460,7 @@ fn bracket_path(p: &str) -> String {
 /// `"net_admin"` silently loses the capability; oci-spec's parser instead accepts it and grants it.
 /// brisk refuses both readings: a config that quietly gets fewer or more capabilities than it
 /// says is a security surprise (README "Differences from runc").
-fn check_capability_spellings(data: &[u8], prefix: &str) -> Result<(), (String, String)> {
+fn check_capability_spellings(data: &[u8], prefix: &str, c: &mut Collector) -> Flow {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return Ok(()) };
     let (caps, field) = if prefix.is_empty() {
         (v.get("process").and_then(|p| find_ci(p, "capabilities")), "process.capabilities")
@@ -182,12 +478,13 @@ fn check_capability_spellings(data: &[u8], prefix: &str) -> Result<(), (String, 
             if known && name == full {
                 continue;
             }
-            let msg = if known {
-                format!("{name:?} is not a capability name: write {full:?} (runc 1.1.5 would ignore {name:?}, brisk refuses it)")
+            let at = format!("{field}.{set}[{i}]");
+            if known {
+                c.error(at, format!("{name:?} is not a capability name (runc 1.1.5 would ignore it, brisk refuses it)"), format!("write {full:?}"))?;
             } else {
-                format!("unknown capability {name:?}")
-            };
-            return Err((format!("{field}.{set}[{i}]"), msg));
+                let hint = crate::security::suggest_capability(&full).map(|s| format!("did you mean {s:?}?")).unwrap_or_default();
+                c.error(at, format!("unknown capability {name:?}"), hint)?;
+            }
         }
     }
     Ok(())
@@ -221,39 +518,63 @@ fn invalid(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> 
     SpecError::Invalid { path: path.to_path_buf(), field: field.into(), reason: reason.into() }
 }
 
-fn unsupported(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> SpecError {
-    SpecError::Unsupported { path: path.to_path_buf(), field: field.into(), reason: reason.into() }
+/// The first error a fail-fast run of the checks found, as the error `create` returns.
+fn spec_error(path: &Path, c: &Collector) -> Option<SpecError> {
+    let p = c.first_error()?;
+    let reason = if p.hint.is_empty() { p.message.clone() } else { format!("{} ({})", p.message, p.hint) };
+    Some(if p.unsupported {
+        SpecError::Unsupported { path: path.to_path_buf(), field: p.path.clone(), reason }
+    } else {
+        SpecError::Invalid { path: path.to_path_buf(), field: p.path.clone(), reason }
+    })
 }
 
 /// Check everything that can be checked without side effects. Returns the canonical rootfs.
 pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, SpecError> {
+    let mut c = Collector::fail_fast();
+    let rootfs = check_config(spec, bundle, &mut c);
+    for w in c.problems().iter().filter(|p| p.severity == Severity::Warning) {
+        // What create ignores (memory.kernel: runc 1.1.5 warns too) is worth a warning; the lint
+        // advice about capabilities outside the default set is not news at every create.
+        if w.path.ends_with(".capabilities.bounding") {
+            log::debug!("{}: {}: {}", path.display(), w.path, w.message);
+        } else {
+            log::warn!("{}: {}: {}", path.display(), w.path, w.message);
+        }
+    }
+    if let Some(e) = spec_error(path, &c) {
+        return Err(e);
+    }
+    rootfs.ok().flatten().ok_or_else(|| invalid(path, "root.path", "could not be resolved"))
+}
+
+/// Every check of a parsed config, reporting into `c` (see [`check`]). `create` runs it through
+/// [`validate`] with a fail-fast collector; `brisk validate` with a collect-all one. Returns the
+/// canonical rootfs when it could be resolved (only when `c.bundle()`).
+pub fn check_config(spec: &Spec, bundle: &Path, c: &mut Collector) -> Result<Option<PathBuf>, Stop> {
+    let accepted = "a runtime-spec 1.x version, e.g. \"1.0.2\"";
     if spec.version().is_empty() {
-        return Err(invalid(path, "ociVersion", "missing"));
+        c.error("ociVersion", "missing", accepted)?;
+    } else if !spec.version().starts_with("1.") {
+        c.error("ociVersion", format!("{:?} is not a 1.x runtime-spec version", spec.version()), accepted)?;
     }
-    if !spec.version().starts_with("1.") {
-        return Err(invalid(path, "ociVersion", format!("{:?} is not a 1.x runtime-spec version", spec.version())));
+    let mut rootfs = None;
+    match spec.root() {
+        None => c.error("root", "missing", "an object with the rootfs \"path\"")?,
+        Some(root) if c.bundle() => rootfs = check_rootfs(root.path(), bundle, c)?,
+        Some(_) => {}
     }
-    let root = spec.root().as_ref().ok_or_else(|| invalid(path, "root", "missing"))?;
-    let given = lexical_clean(&bundle.join(root.path()));
-    let rootfs = fs::canonicalize(&given)
-        .map_err(|e| invalid(path, "root.path", format!("{}: {e}", given.display())))?;
-    // runc 1.1.5 (configs/validate rootfs): the rootfs must be reachable without a symlink;
-    // "invalid rootfs: not an absolute path, or a symlink" otherwise.
-    if rootfs != given {
-        return Err(invalid(path, "root.path", format!("{} is not an absolute path, or a symlink (it resolves to {}; use that path)", given.display(), rootfs.display())));
+    match spec.process() {
+        Some(process) => check_process(process, "process", c)?,
+        None => c.error("process", "missing", "")?,
     }
-    if !rootfs.is_dir() {
-        return Err(invalid(path, "root.path", format!("{} is not a directory", rootfs.display())));
-    }
-    let process = spec.process().as_ref().ok_or_else(|| invalid(path, "process", "missing"))?;
-    validate_process(process, path, "process")?;
     if let Some(hooks) = spec.hooks() {
         for kind in crate::hooks::Kind::ALL {
             for (i, h) in kind.select(hooks).iter().enumerate() {
                 // config.md "POSIX-platform Hooks": path is absolute. A bare name would otherwise
                 // be looked up in the runtime's PATH, which runc never does (it fails the hook).
                 if !h.path().is_absolute() {
-                    return Err(invalid(path, format!("hooks.{}[{i}].path", kind.name()), format!("{:?} is not an absolute path", h.path().display().to_string())));
+                    c.error(format!("hooks.{}[{i}].path", kind.name()), format!("{:?} is not an absolute path", h.path().display().to_string()), "an absolute path")?;
                 }
             }
         }
@@ -265,20 +586,27 @@ pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, Spec
             _ => spec.zos().is_some(),
         };
         if present {
-            return Err(unsupported(path, field, "brisk runs Linux containers only"));
+            c.unsupported(field, "brisk runs Linux containers only", "")?;
         }
     }
 
-    let linux = spec.linux().as_ref().ok_or_else(|| invalid(path, "linux", "missing (brisk runs Linux containers)"))?;
+    let Some(linux) = spec.linux() else {
+        c.error("linux", "missing (brisk runs Linux containers)", "")?;
+        return Ok(rootfs);
+    };
     let nss = linux.namespaces().clone().unwrap_or_default();
     let mut seen = HashSet::new();
     for (i, ns) in nss.iter().enumerate() {
         if !seen.insert(ns.typ()) {
-            return Err(invalid(path, format!("linux.namespaces[{i}].type"), format!("duplicate namespace {:?}", namespaces::name(ns.typ()))));
+            c.error(format!("linux.namespaces[{i}].type"), format!("duplicate namespace {:?}", namespaces::name(ns.typ())), "each type at most once")?;
         }
         if let Some(p) = ns.path() {
-            namespaces::check_path(p, ns.typ())
-                .map_err(|e| invalid(path, format!("linux.namespaces[{i}].path"), e.to_string()))?;
+            // Whether the path is a namespace of that type is a question about this machine.
+            if c.host() {
+                if let Err(e) = namespaces::check_path(p, ns.typ()) {
+                    c.error(format!("linux.namespaces[{i}].path"), e.to_string(), "")?;
+                }
+            }
         }
     }
     let has = |t: LinuxNamespaceType| nss.iter().any(|n| n.typ() == t);
@@ -289,10 +617,10 @@ pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, Spec
         // (configs/validate security: "unable to restrict sys entries without a private MNT
         // namespace").
         if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
-            return Err(invalid(path, "linux.maskedPaths", "needs a mount namespace in linux.namespaces"));
+            c.error("linux.maskedPaths", "needs a mount namespace in linux.namespaces", "add {\"type\": \"mount\"}")?;
         }
         if linux.readonly_paths().as_ref().is_some_and(|p| !p.is_empty()) {
-            return Err(invalid(path, "linux.readonlyPaths", "needs a mount namespace in linux.namespaces"));
+            c.error("linux.readonlyPaths", "needs a mount namespace in linux.namespaces", "add {\"type\": \"mount\"}")?;
         }
     }
     // Id mappings belong to a user namespace brisk creates (config-linux.md "User namespace mappings").
@@ -300,135 +628,168 @@ pub fn validate(spec: &Spec, bundle: &Path, path: &Path) -> Result<PathBuf, Spec
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     if creates(LinuxNamespaceType::User) {
         if uid_maps.is_empty() || gid_maps.is_empty() {
-            return Err(invalid(path, "linux.uidMappings", "a new user namespace needs uidMappings and gidMappings"));
+            c.error("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings", "")?;
         }
     } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
-        return Err(invalid(path, "linux.uidMappings", "id mappings need a new user namespace in linux.namespaces"));
+        c.error("linux.uidMappings", "id mappings need a new user namespace in linux.namespaces", "add {\"type\": \"user\"}")?;
     }
-    check_mappings(&uid_maps, path, "linux.uidMappings")?;
-    check_mappings(&gid_maps, path, "linux.gidMappings")?;
+    check_mappings(&uid_maps, "linux.uidMappings", c)?;
+    check_mappings(&gid_maps, "linux.gidMappings", c)?;
 
     if let Some(offsets) = linux.time_offsets() {
         if !creates(LinuxNamespaceType::Time) {
-            return Err(invalid(path, "linux.timeOffsets", "needs a new time namespace in linux.namespaces"));
+            c.error("linux.timeOffsets", "needs a new time namespace in linux.namespaces", "add {\"type\": \"time\"}")?;
         }
         for k in offsets.keys() {
             if k != "monotonic" && k != "boottime" {
-                return Err(invalid(path, format!("linux.timeOffsets.{k}"), "only \"monotonic\" and \"boottime\" clocks can be offset"));
+                c.error(format!("linux.timeOffsets.{k}"), "only \"monotonic\" and \"boottime\" clocks can be offset", "monotonic, boottime")?;
             }
         }
     }
     // runc 1.1.5 (configs/validate hostname) asks for a uts entry in linux.namespaces, new or
     // joined by path, and sets the hostname in whichever it is.
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err(invalid(path, "hostname", "setting the hostname needs a uts namespace in linux.namespaces"));
+        c.error("hostname", "setting the hostname needs a uts namespace in linux.namespaces", "add {\"type\": \"uts\"}")?;
     }
     if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err(invalid(path, "domainname", "setting the domainname needs a uts namespace in linux.namespaces"));
+        c.error("domainname", "setting the domainname needs a uts namespace in linux.namespaces", "add {\"type\": \"uts\"}")?;
     }
     if let Some(sysctl) = linux.sysctl() {
-        for key in sysctl.keys() {
-            check_sysctl(key, &has, path)?;
+        let mut keys: Vec<&String> = sysctl.keys().collect();
+        keys.sort();
+        for key in keys {
+            check_sysctl(key, &has, c)?;
         }
     }
     if let Some(cg) = linux.cgroups_path() {
-        crate::cgroups::check_path(cg).map_err(|reason| invalid(path, "linux.cgroupsPath", reason))?;
+        if let Err(reason) = crate::cgroups::check_path(cg) {
+            c.error("linux.cgroupsPath", reason, "")?;
+        }
     }
     if let Some(r) = linux.resources() {
-        crate::cgroups::validate_resources(r).map_err(|(field, reason)| unsupported(path, format!("linux.resources.{field}"), reason))?;
+        crate::cgroups::check_resources(r, "linux.resources", c)?;
     }
     if let Some(p) = linux.rootfs_propagation() {
         if !matches!(p.as_str(), "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable" | "runbindable") {
-            return Err(invalid(path, "linux.rootfsPropagation", format!("unknown propagation {p:?}")));
+            c.error("linux.rootfsPropagation", format!("unknown propagation {p:?}"), "one of private, rprivate, slave, rslave, shared, rshared, unbindable, runbindable")?;
         }
     }
     if linux.intel_rdt().is_some() {
-        return Err(unsupported(path, "linux.intelRdt", "resctrl is not supported"));
+        c.unsupported("linux.intelRdt", "resctrl is not supported", "")?;
     }
     if linux.memory_policy().is_some() {
-        return Err(unsupported(path, "linux.memoryPolicy", "set_mempolicy is not supported yet"));
+        c.unsupported("linux.memoryPolicy", "set_mempolicy is not supported yet", "")?;
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported(path, "linux.netDevices", "moving network devices is not supported yet"));
+        c.unsupported("linux.netDevices", "moving network devices is not supported yet", "")?;
     }
     if let Some(label) = linux.mount_label() {
-        if !label.is_empty() && !selinux_enabled() {
-            return Err(unsupported(path, "linux.mountLabel", "SELinux is not enabled on this host"));
+        if c.host() && !label.is_empty() && !selinux_enabled() {
+            c.unsupported("linux.mountLabel", "SELinux is not enabled on this host", "")?;
         }
     }
     if let Some(p) = linux.personality() {
         use oci_spec::runtime::LinuxPersonalityDomain as D;
         if !matches!(p.domain(), D::PerLinux | D::PerLinux32) {
-            return Err(invalid(path, "linux.personality.domain", "only LINUX and LINUX32 are defined"));
+            c.error("linux.personality.domain", "only LINUX and LINUX32 are defined", "LINUX, LINUX32")?;
         }
         if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-            return Err(unsupported(path, "linux.personality.flags", "no personality flags are supported (runc supports none either)"));
+            c.unsupported("linux.personality.flags", "no personality flags are supported (runc supports none either)", "")?;
         }
     }
     if let Some(seccomp) = linux.seccomp() {
-        crate::security::validate(process, Some(seccomp)).map_err(|e| invalid(path, "linux.seccomp", e.to_string()))?;
+        crate::security::check_seccomp(seccomp, c)?;
     }
     Ok(rootfs)
 }
 
+/// root.path against the bundle, as runc resolves it.
+fn check_rootfs(root: &Path, bundle: &Path, c: &mut Collector) -> Result<Option<PathBuf>, Stop> {
+    let given = lexical_clean(&bundle.join(root));
+    let rootfs = match fs::canonicalize(&given) {
+        Ok(r) => r,
+        Err(e) => {
+            c.error("root.path", format!("{}: {e}", given.display()), "an existing directory, absolute or relative to the bundle")?;
+            return Ok(None);
+        }
+    };
+    // runc 1.1.5 (configs/validate rootfs): the rootfs must be reachable without a symlink;
+    // "invalid rootfs: not an absolute path, or a symlink" otherwise.
+    if rootfs != given {
+        c.error("root.path", format!("{} is not an absolute path, or a symlink (it resolves to {}; use that path)", given.display(), rootfs.display()), "")?;
+        return Ok(None);
+    }
+    if !rootfs.is_dir() {
+        c.error("root.path", format!("{} is not a directory", rootfs.display()), "")?;
+        return Ok(None);
+    }
+    Ok(Some(rootfs))
+}
+
 /// Checks shared by a container's process and an exec'd process.
 pub fn validate_process(process: &oci_spec::runtime::Process, path: &Path, field: &str) -> Result<(), SpecError> {
+    let mut c = Collector::fail_fast();
+    let _ = check_process(process, field, &mut c);
+    spec_error(path, &c).map_or(Ok(()), Err)
+}
+
+/// [`validate_process`]'s checks, reporting into a collector.
+pub fn check_process(process: &oci_spec::runtime::Process, field: &str, c: &mut Collector) -> Flow {
     let args = process.args().as_deref().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
-        return Err(invalid(path, format!("{field}.args"), "must name the program to run"));
+        c.error(format!("{field}.args"), "must name the program to run", "a non-empty list whose first element is the program")?;
     }
     if !process.cwd().is_absolute() {
-        return Err(invalid(path, format!("{field}.cwd"), format!("{} is not absolute", process.cwd().display())));
+        c.error(format!("{field}.cwd"), format!("{} is not absolute", process.cwd().display()), "an absolute path")?;
     }
     for (i, e) in process.env().as_deref().unwrap_or_default().iter().enumerate() {
         if !e.contains('=') {
-            return Err(invalid(path, format!("{field}.env[{i}]"), format!("{e:?} is not KEY=VALUE")));
+            c.error(format!("{field}.env[{i}]"), format!("{e:?} is not KEY=VALUE"), "KEY=VALUE")?;
         }
     }
     let mut seen = HashSet::new();
     for (i, r) in process.rlimits().as_deref().unwrap_or_default().iter().enumerate() {
-        if !seen.insert(format!("{:?}", r.typ())) {
-            return Err(invalid(path, format!("{field}.rlimits[{i}]"), format!("duplicate {:?}", r.typ())));
+        let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{:?}", r.typ()));
+        if !seen.insert(name.clone()) {
+            c.error(format!("{field}.rlimits[{i}]"), format!("duplicate {name}"), "each type at most once")?;
         }
         if r.soft() > r.hard() {
-            return Err(invalid(path, format!("{field}.rlimits[{i}]"), "soft limit above the hard limit"));
+            c.error(format!("{field}.rlimits[{i}]"), "soft limit above the hard limit", "soft <= hard")?;
         }
     }
-    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !apparmor_enabled() {
-        return Err(unsupported(path, format!("{field}.apparmorProfile"), "AppArmor is not enabled on this host"));
+    if c.host() && process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !apparmor_enabled() {
+        c.unsupported(format!("{field}.apparmorProfile"), "AppArmor is not enabled on this host", "")?;
     }
-    if process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !selinux_enabled() {
-        return Err(unsupported(path, format!("{field}.selinuxLabel"), "SELinux is not enabled on this host"));
+    if c.host() && process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !selinux_enabled() {
+        c.unsupported(format!("{field}.selinuxLabel"), "SELinux is not enabled on this host", "")?;
     }
     if process.exec_cpu_affinity().is_some() {
-        return Err(unsupported(path, format!("{field}.execCPUAffinity"), "not supported yet"));
+        c.unsupported(format!("{field}.execCPUAffinity"), "not supported yet", "")?;
     }
     if let Some(s) = process.scheduler() {
         if s.flags().as_ref().is_some_and(|f| !f.is_empty()) || s.runtime().is_some() || s.deadline().is_some() || s.period().is_some() {
-            return Err(unsupported(path, format!("{field}.scheduler"), "only policy, nice and priority are supported (SCHED_DEADLINE needs sched_setattr, not supported yet)"));
+            c.unsupported(format!("{field}.scheduler"), "only policy, nice and priority are supported (SCHED_DEADLINE needs sched_setattr, not supported yet)", "")?;
         }
     }
-    crate::security::validate(process, None).map_err(|e| invalid(path, format!("{field}.capabilities"), e.to_string()))?;
-    Ok(())
+    crate::security::check_capabilities(process, &format!("{field}.capabilities"), c)
 }
 
-fn check_mappings(maps: &[LinuxIdMapping], path: &Path, field: &str) -> Result<(), SpecError> {
+fn check_mappings(maps: &[LinuxIdMapping], field: &str, c: &mut Collector) -> Flow {
     for (i, m) in maps.iter().enumerate() {
         if m.size() == 0 {
-            return Err(invalid(path, format!("{field}[{i}].size"), "must be greater than 0"));
+            c.error(format!("{field}[{i}].size"), "must be greater than 0", "")?;
         }
         for (j, o) in maps.iter().enumerate().take(i) {
             let overlap = |a: u32, b: u32| a < b.saturating_add(o.size()) && b < a.saturating_add(m.size());
             if overlap(m.container_id(), o.container_id()) {
-                return Err(invalid(path, format!("{field}[{i}]"), format!("containerID range overlaps {field}[{j}]")));
-            }
-            if overlap(m.host_id(), o.host_id()) {
-                return Err(invalid(path, format!("{field}[{i}]"), format!("hostID range overlaps {field}[{j}]")));
+                c.error(format!("{field}[{i}]"), format!("containerID range overlaps {field}[{j}]"), "ranges must not overlap")?;
+            } else if overlap(m.host_id(), o.host_id()) {
+                c.error(format!("{field}[{i}]"), format!("hostID range overlaps {field}[{j}]"), "ranges must not overlap")?;
             }
         }
     }
     if maps.len() > 340 {
-        return Err(invalid(path, field, "the kernel accepts at most 340 ranges"));
+        c.error(field, "the kernel accepts at most 340 ranges", "")?;
     }
     Ok(())
 }
@@ -436,19 +797,19 @@ fn check_mappings(maps: &[LinuxIdMapping], path: &Path, field: &str) -> Result<(
 /// runc's sysctl rules (libcontainer/configs/validate): IPC sysctls need a new ipc namespace, net.*
 /// a new net namespace, kernel.{hostname,domainname} a uts namespace; everything else is refused
 /// because it is not namespaced and would change the host.
-fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool, path: &Path) -> Result<(), SpecError> {
+fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool, c: &mut Collector) -> Flow {
     let field = format!("linux.sysctl.{key}");
     const IPC: &[&str] = &["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
-        return if has(LinuxNamespaceType::Ipc) { Ok(()) } else { Err(invalid(path, field, "needs an ipc namespace")) };
+        return if has(LinuxNamespaceType::Ipc) { Ok(()) } else { c.error(field, "needs an ipc namespace", "add {\"type\": \"ipc\"}") };
     }
     if key.starts_with("net.") {
-        return if has(LinuxNamespaceType::Network) { Ok(()) } else { Err(invalid(path, field, "needs a network namespace")) };
+        return if has(LinuxNamespaceType::Network) { Ok(()) } else { c.error(field, "needs a network namespace", "add {\"type\": \"network\"}") };
     }
     if key == "kernel.hostname" || key == "kernel.domainname" {
-        return if has(LinuxNamespaceType::Uts) { Ok(()) } else { Err(invalid(path, field, "needs a uts namespace")) };
+        return if has(LinuxNamespaceType::Uts) { Ok(()) } else { c.error(field, "needs a uts namespace", "add {\"type\": \"uts\"}") };
     }
-    Err(invalid(path, field, "not a namespaced sysctl: setting it would change the host"))
+    c.error(field, "not a namespaced sysctl: setting it would change the host", "kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.hostname, kernel.domainname")
 }
 
 fn apparmor_enabled() -> bool {
@@ -692,6 +1053,88 @@ mod tests {
         v["root"]["path"] = "/nonexistent-rootfs-xyz".into();
         let e = check(v).expect_err("missing").to_string();
         assert!(e.contains("root.path") && e.contains("/nonexistent-rootfs-xyz"), "{e}");
+    }
+
+    fn check_all(v: &serde_json::Value, host: bool) -> Vec<Problem> {
+        let data = serde_json::to_vec_pretty(v).expect("json");
+        let mut c = Collector::collect_all(host, true);
+        if let Some((spec, _)) = parse_checked(&data, &mut c) {
+            let _ = check_config(&spec, Path::new("/"), &mut c);
+        }
+        c.into_problems()
+    }
+
+    fn errors(p: &[Problem]) -> Vec<&str> {
+        p.iter().filter(|p| p.severity == Severity::Error).map(|p| p.path.as_str()).collect()
+    }
+
+    #[test]
+    fn collect_all_reports_every_section_with_positions() {
+        let mut v = base();
+        v["process"]["cwd"] = 5.into();
+        v["linux"]["namespaces"][1]["type"] = "bogus".into();
+        v["mounts"] = serde_json::json!([{"destination": "/a", "type": "tmpfs", "options": "ro"}]);
+        v["hostname"] = "h".into();
+        v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
+        let p = check_all(&v, false);
+        let mut e = errors(&p);
+        e.sort();
+        assert_eq!(e, ["hostname", "linux.namespaces[1].type", "linux.sysctl.vm.swappiness", "mounts[0].options", "process.cwd"], "{p:#?}");
+        assert!(p.iter().all(|p| p.line > 0), "{p:#?}");
+        let ns = p.iter().find(|p| p.path == "linux.namespaces[1].type").expect("ns");
+        assert!(ns.hint.contains("`network`"), "{ns:?}");
+        // The fail-fast run (create) refuses the same config, at one of these.
+        let e = check(v).expect_err("refused").to_string();
+        assert!(e.contains("process.cwd") || e.contains("linux.namespaces[1].type") || e.contains("mounts[0].options"), "{e}");
+    }
+
+    #[test]
+    fn indexes_after_a_cut_element_are_the_files() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "bogus"}, {"type": "mount"}, {"type": "alsobad"}, {"type": "pid", "path": 3}]);
+        let p = check_all(&v, false);
+        assert_eq!(errors(&p), ["linux.namespaces[0].type", "linux.namespaces[2].type", "linux.namespaces[3].path"], "{p:#?}");
+    }
+
+    #[test]
+    fn collect_all_and_fail_fast_agree_on_accepting() {
+        let mut bad_caps = base();
+        bad_caps["process"]["capabilities"] = serde_json::json!({"bounding": ["net_admin", "CAP_BOGUS"], "effective": ["CAP_KILL"]});
+        let mut respelled = base();
+        respelled["Hooks"] = serde_json::json!({"postStop": [{"path": "/bin/true"}]});
+        let mut kernel_mem = base();
+        kernel_mem["linux"]["resources"] = serde_json::json!({"memory": {"kernel": 1}});
+        for (v, ok) in [(base(), true), (bad_caps, false), (respelled, true), (kernel_mem, true)] {
+            let p = check_all(&v, true);
+            assert_eq!(errors(&p).is_empty(), ok, "{p:#?}");
+            assert_eq!(check(v).is_ok(), ok);
+        }
+    }
+
+    #[test]
+    fn warnings_and_notes_do_not_refuse() {
+        let mut v = base();
+        v["Hooks"] = serde_json::json!({"postStop": [{"path": "/bin/true"}]});
+        v["procss"] = 1.into();
+        v["linux"]["resources"] = serde_json::json!({"memory": {"kernel": 1}});
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_SYS_ADMIN"]});
+        let p = check_all(&v, false);
+        assert!(errors(&p).is_empty(), "{p:#?}");
+        let kinds: Vec<(Severity, &str)> = p.iter().map(|p| (p.severity, p.path.as_str())).collect();
+        assert!(kinds.contains(&(Severity::Note, "Hooks")), "{kinds:?}");
+        assert!(kinds.contains(&(Severity::Warning, "procss")), "{kinds:?}");
+        assert!(kinds.contains(&(Severity::Warning, "linux.resources.memory.kernel")), "{kinds:?}");
+        assert!(kinds.contains(&(Severity::Warning, "process.capabilities.bounding")), "{kinds:?}");
+    }
+
+    #[test]
+    fn host_checks_run_only_when_asked() {
+        let mut v = base();
+        v["process"]["apparmorProfile"] = "p".into();
+        v["process"]["selinuxLabel"] = "l".into();
+        assert!(errors(&check_all(&v, false)).is_empty());
+        let (apparmor, selinux) = lsm_available();
+        assert_eq!(errors(&check_all(&v, true)).len(), usize::from(!apparmor) + usize::from(!selinux));
     }
 
     #[test]

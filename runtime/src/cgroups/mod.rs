@@ -202,25 +202,45 @@ pub fn check_driver(p: Option<&Path>, id: &str, use_systemd: bool) -> Result<(),
 /// cgroup mode (a v1-only field on a v2 host, a controller that is not mounted) is refused when it
 /// is applied, by [`create`] or [`update`], also naming the field.
 pub fn validate_resources(r: &LinuxResources) -> Result<(), (String, String)> {
+    let mut c = crate::spec::Collector::fail_fast();
+    let _ = check_resources(r, "", &mut c);
+    for w in c.problems().iter().filter(|p| p.severity != crate::spec::Severity::Error) {
+        log::warn!("linux.resources.{}: {} ({})", w.path, w.message, w.hint);
+    }
+    match c.first_error() {
+        Some(p) => Err((p.path.clone(), if p.hint.is_empty() { p.message.clone() } else { format!("{} ({})", p.message, p.hint) })),
+        None => Ok(()),
+    }
+}
+
+/// [`validate_resources`]'s checks, reporting into a collector; paths start with `prefix`
+/// (`linux.resources` for a config, "" for `update`'s own resources).
+pub fn check_resources(r: &LinuxResources, prefix: &str, c: &mut crate::spec::Collector) -> crate::spec::Flow {
+    let at = |f: &str| if prefix.is_empty() { f.to_string() } else { format!("{prefix}.{f}") };
     if let Some(m) = r.memory() {
         #[allow(deprecated)]
         if m.kernel().is_some() || m.kernel_tcp().is_some() {
             // Deprecated in the spec and obsolete since Linux 5.4; runc 1.1.5 warns and ignores
             // them (specconv "Kernel memory settings are ignored"), at create and at update, and
             // so does brisk: nothing ever writes memory.kmem.*.
-            log::warn!("linux.resources.memory.kernel/kernelTCP: kernel memory settings are ignored (deprecated; runc ignores them too)");
+            let f = if m.kernel().is_some() { "memory.kernel" } else { "memory.kernelTCP" };
+            c.warn(at(f), "kernel memory settings are ignored (deprecated; runc 1.1.5 ignores them too)", "remove it");
         }
         if m.swappiness().is_some_and(|s| s > 100) {
-            return Err(("memory.swappiness".into(), format!("invalid value {} (valid range is 0-100)", m.swappiness().unwrap_or_default())));
+            c.unsupported(at("memory.swappiness"), format!("invalid value {}", m.swappiness().unwrap_or_default()), "valid range is 0-100")?;
         }
     }
     for (i, d) in r.devices().as_deref().unwrap_or_default().iter().enumerate() {
-        devices::Rule::from_spec(d).map_err(|reason| (format!("devices[{i}]"), reason))?;
+        if let Err(reason) = devices::Rule::from_spec(d) {
+            c.unsupported(at(&format!("devices[{i}]")), reason, "")?;
+        }
     }
     if let Some(u) = r.unified() {
-        for k in u.keys() {
+        let mut keys: Vec<&String> = u.keys().collect();
+        keys.sort();
+        for k in keys {
             if k.contains('/') || !k.contains('.') || k.starts_with('.') {
-                return Err((format!("unified[{k:?}]"), "must be a file name of the form CONTROLLER.PARAMETER".into()));
+                c.unsupported(at(&format!("unified[{k:?}]")), "must be a file name of the form CONTROLLER.PARAMETER", "e.g. memory.high")?;
             }
         }
     }

@@ -35,7 +35,7 @@ use oci_spec::runtime::{LinuxSeccomp, Process};
 pub use self::caps::{capability_index, capability_names};
 pub use self::seccomp::{
     cache_key, compile, compile_cached, send_process_state, send_to_listener, seccomp_flag_supported,
-    validate_seccomp_json, Bpf, ContainerProcessState, SeccompProgram, SECCOMP_ACTIONS, SECCOMP_ARCHS,
+    validate_seccomp_json, syscall_known, native_syscall_names, Bpf, ContainerProcessState, SeccompProgram, SECCOMP_ACTIONS, SECCOMP_ARCHS,
     SECCOMP_FD_NAME, SECCOMP_FLAGS, SECCOMP_OPERATORS,
 };
 use self::ops::{Ops, RealOps};
@@ -53,6 +53,45 @@ pub enum SecurityError {
     Seccomp { step: &'static str, what: String, #[source] source: libseccomp::error::SeccompError },
     #[error("security: {step} {path}: {source}")]
     Io { step: &'static str, path: PathBuf, #[source] source: std::io::Error },
+}
+
+/// The known capability nearest to a misspelled `CAP_*` name, for a hint.
+pub fn suggest_capability(name: &str) -> Option<String> {
+    capability_names()
+        .into_iter()
+        .map(|c| (crate::spec::keys::edit_distance(name, &c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// The capability checks of a process, reporting into a collector at `field` (a config's
+/// `process.capabilities`). A capability in the bounding set that the default set
+/// ([`default_capabilities`], what `brisk spec` and containerd grant) leaves out is a warning: it
+/// is allowed, but usually more than a container needs.
+pub fn check_capabilities(process: &Process, field: &str, c: &mut crate::spec::Collector) -> crate::spec::Flow {
+    if let Err(e) = caps::requested(process.capabilities().as_ref()) {
+        let reason = match e {
+            SecurityError::Invalid { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        c.error(field, reason, "effective must be a subset of permitted")?;
+    }
+    let typical = default_capabilities();
+    let bounding = process.capabilities().as_ref().and_then(|c| c.bounding().clone()).unwrap_or_default();
+    // oci-spec keeps each set as a hash set: the file's order (and index) is gone, so the warning
+    // names the capability, in name order.
+    let mut names: Vec<String> = bounding.iter().map(|cap| serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).collect();
+    names.sort();
+    for name in names.into_iter().filter(|n| !typical.contains(n)) {
+        c.warn(format!("{field}.bounding"), format!("{name} is outside the typical bounding set"), "the default set is what `brisk spec` writes");
+    }
+    Ok(())
+}
+
+/// The seccomp checks, reporting into a collector (see [`validate`]).
+pub fn check_seccomp(s: &LinuxSeccomp, c: &mut crate::spec::Collector) -> crate::spec::Flow {
+    seccomp::check_seccomp(s, c)
 }
 
 /// Validate the security-relevant parts of a process before any side effect (capability sets that

@@ -211,46 +211,58 @@ pub(crate) fn uses_notify(seccomp: &LinuxSeccomp) -> bool {
         || seccomp.syscalls().iter().flatten().any(|s| s.action() == LinuxSeccompAction::ScmpActNotify)
 }
 
-/// Checks on a typed seccomp section (names were checked by the parse; see [`validate_seccomp_json`]).
+/// Checks on a typed seccomp section, failing at the first (what the filter compiler runs).
 pub(crate) fn validate_seccomp(seccomp: &LinuxSeccomp) -> Result<(), SecurityError> {
-    const STEP: &str = "validate seccomp";
-    for arch in seccomp.architectures().iter().flatten() {
+    let mut c = crate::spec::Collector::fail_fast();
+    let _ = check_seccomp(seccomp, &mut c);
+    match c.first_error() {
+        Some(p) => Err(invalid("validate seccomp", format!("{}: {}", p.path, p.message))),
+        None => Ok(()),
+    }
+}
+
+/// Checks on a typed seccomp section (names were checked by the parse; see [`validate_seccomp_json`]),
+/// reporting into a collector. Whether the kernel knows a filter flag is a host check.
+pub fn check_seccomp(seccomp: &LinuxSeccomp, c: &mut crate::spec::Collector) -> crate::spec::Flow {
+    for (i, arch) in seccomp.architectures().iter().flatten().enumerate() {
         // The table, not the converter, decides: it is what `brisk features` advertises.
         if !SECCOMP_ARCHS.contains(&json_name(arch).as_str()) || scmp_arch(*arch).is_none() {
-            return Err(invalid(
-                STEP,
-                format!("linux.seccomp.architectures: {} is not supported by this build's libseccomp", json_name(arch)),
-            ));
+            c.unsupported(
+                format!("linux.seccomp.architectures[{i}]"),
+                format!("{} is not supported by this build's libseccomp", json_name(arch)),
+                format!("one of {}", SECCOMP_ARCHS.join(", ")),
+            )?;
         }
     }
     if seccomp.default_action() == LinuxSeccompAction::ScmpActNotify {
         // runc: the runtime itself keeps running syscalls after the load; they must not block
         // on an agent.
-        return Err(invalid(STEP, "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"));
+        c.error("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action", "")?;
     }
     if let Some(e) = seccomp.default_errno_ret() {
         if e > u32::from(u16::MAX) {
-            return Err(invalid(STEP, format!("linux.seccomp.defaultErrnoRet: {e} does not fit in 16 bits")));
+            c.error("linux.seccomp.defaultErrnoRet", format!("{e} does not fit in 16 bits"), "0-65535")?;
         }
     }
     for (i, call) in seccomp.syscalls().iter().flatten().enumerate() {
-        validate_syscall(i, call)?;
+        check_syscall(i, call, c)?;
     }
     if uses_notify(seccomp) && !matches!(seccomp.listener_path(), Some(p) if !p.as_os_str().is_empty()) {
-        return Err(invalid(STEP, "linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used"));
+        c.error("linux.seccomp.listenerPath", "required when SCMP_ACT_NOTIFY is used", "the seccomp agent's socket path")?;
     }
-    for flag in seccomp.flags().iter().flatten() {
-        if !seccomp_flag_supported(*flag) {
-            return Err(invalid(STEP, format!("linux.seccomp.flags: {} is not supported by this kernel", json_name(flag))));
+    if c.host() {
+        for (i, flag) in seccomp.flags().iter().flatten().enumerate() {
+            if !seccomp_flag_supported(*flag) {
+                c.error(format!("linux.seccomp.flags[{i}]"), format!("{} is not supported by this kernel", json_name(flag)), "")?;
+            }
         }
     }
     Ok(())
 }
 
-fn validate_syscall(i: usize, call: &LinuxSyscall) -> Result<(), SecurityError> {
-    const STEP: &str = "validate seccomp";
+fn check_syscall(i: usize, call: &LinuxSyscall, c: &mut crate::spec::Collector) -> crate::spec::Flow {
     if call.names().is_empty() {
-        return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}].names: must not be empty")));
+        c.error(format!("linux.seccomp.syscalls[{i}].names"), "must not be empty", "")?;
     }
     if call.action() == LinuxSeccompAction::ScmpActNotify {
         // The process hands the notify fd to the runtime after loading the filter; if that call
@@ -258,23 +270,42 @@ fn validate_syscall(i: usize, call: &LinuxSyscall) -> Result<(), SecurityError> 
         // refuses `write` (its init writes to the sync pipe); brisk's init passes the fd with
         // sendmsg(2), so that is refused as well.
         if let Some(n) = call.names().iter().find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str())) {
-            return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY cannot be used for the {n} syscall")));
+            c.error(format!("linux.seccomp.syscalls[{i}]"), format!("SCMP_ACT_NOTIFY cannot be used for the {n} syscall"), "")?;
         }
     }
     if let Some(e) = call.errno_ret() {
         if e > u32::from(u16::MAX) {
-            return Err(invalid(STEP, format!("linux.seccomp.syscalls[{i}].errnoRet: {e} does not fit in 16 bits")));
+            c.error(format!("linux.seccomp.syscalls[{i}].errnoRet"), format!("{e} does not fit in 16 bits"), "0-65535")?;
         }
     }
     for (j, arg) in call.args().iter().flatten().enumerate() {
         if arg.index() > MAX_ARG_INDEX {
-            return Err(invalid(
-                STEP,
-                format!("linux.seccomp.syscalls[{i}].args[{j}].index: {} is out of range 0..={MAX_ARG_INDEX}", arg.index()),
-            ));
+            c.error(
+                format!("linux.seccomp.syscalls[{i}].args[{j}].index"),
+                format!("{} is out of range 0..={MAX_ARG_INDEX}", arg.index()),
+                format!("0-{MAX_ARG_INDEX}"),
+            )?;
         }
     }
     Ok(())
+}
+
+/// Whether libseccomp knows the syscall `name` for any of `arches` (the native architecture when
+/// the list is empty). runc and brisk skip a name libseccomp cannot resolve without a word (runc
+/// 1.1.5 seccomp_linux.go matchCall: "ignore it"), so a misspelled name silently drops its rule;
+/// `brisk validate --seccomp-report` uses this to say so.
+pub fn syscall_known(name: &str, arches: &[Arch]) -> bool {
+    let arches: Vec<ScmpArch> = if arches.is_empty() { vec![ScmpArch::native()] } else { arches.iter().filter_map(|a| scmp_arch(*a)).collect() };
+    arches.into_iter().any(|a| ScmpSyscall::from_name_by_arch(name, a).is_ok())
+}
+
+/// Every syscall name libseccomp knows for the native architecture (numbers 0..1024).
+pub fn native_syscall_names() -> Vec<String> {
+    let arch = ScmpArch::native();
+    let mut names: Vec<String> = (0..1024).filter_map(|n| ScmpSyscall::from(n).get_name_by_arch(arch).ok()).collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn check_names(path: String, value: Option<&serde_json::Value>, table: &[&str], what: &str) -> Result<(), SecurityError> {

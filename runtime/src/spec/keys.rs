@@ -126,9 +126,17 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// document that is not well-formed JSON is scanned as far as it goes; the typed parse reports
 /// the error.
 pub fn fold(data: &[u8], schema: &Schema, root: &str) -> (Vec<u8>, Vec<KeyNote>) {
-    let mut sc = Scanner { data: data.to_vec(), pos: 0, notes: Vec::new(), schema };
+    let (folded, notes, _) = fold_with_positions(data, schema, root);
+    (folded, notes)
+}
+
+/// [`fold`], and where every member and array element is in the text (JSON path as written →
+/// offset), so that problems found after the typed parse can still say line:column.
+pub fn fold_with_positions(data: &[u8], schema: &Schema, root: &str) -> (Vec<u8>, Vec<KeyNote>, super::check::Positions) {
+    let mut sc = Scanner { data: data.to_vec(), pos: 0, notes: Vec::new(), spans: Vec::new(), schema };
     let _ = sc.value(root, "", 0);
-    (sc.data, sc.notes)
+    let positions = super::check::Positions::new(data, sc.spans);
+    (sc.data, sc.notes, positions)
 }
 
 /// Turn a serde path (`hooks.prestart.0.foo`, `linux.namespaces[1].type`) into a schema pattern
@@ -155,6 +163,7 @@ struct Scanner<'s> {
     data: Vec<u8>,
     pos: usize,
     notes: Vec<KeyNote>,
+    spans: Vec<(String, usize)>,
     schema: &'s Schema,
 }
 
@@ -224,6 +233,7 @@ impl Scanner<'_> {
                     let (s, e, esc) = self.string()?;
                     let key = String::from_utf8_lossy(&self.data[s..e]).into_owned();
                     let key_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    self.spans.push((key_path.clone(), key_at));
                     // A map (no field list) keeps its keys; so does a key with escapes (rare, and
                     // rewriting it in place could change the length).
                     let mut child = String::new();
@@ -265,6 +275,7 @@ impl Scanner<'_> {
                         }
                         _ => {}
                     }
+                    self.spans.push((format!("{path}[{i}]"), self.pos));
                     self.value(&elem, &format!("{path}[{i}]"), depth + 1)?;
                     i += 1;
                 }

@@ -136,7 +136,104 @@ pub fn fold_with_positions(data: &[u8], schema: &Schema, root: &str) -> (Vec<u8>
     let mut sc = Scanner { data: data.to_vec(), pos: 0, notes: Vec::new(), spans: Vec::new(), schema };
     let _ = sc.value(root, "", 0);
     let positions = super::check::Positions::new(data, sc.spans);
-    (sc.data, sc.notes, positions)
+    let folded = merge_duplicate_keys(&sc.data).unwrap_or(sc.data);
+    (folded, sc.notes, positions)
+}
+
+/// Go's encoding/json decodes a repeated key into the same field again: an object into the
+/// struct (or map) already there, merging member by member; anything else replaces the value.
+/// So `{"cpu": {"shares": 2}, "CPU": {"cpus": "0"}}` (runc's update.bats writes `.CPU` beside an
+/// existing `.cpu`) is one `cpu` with both members for runc, where serde refuses a duplicate
+/// field. When the folded text repeats a key in some object, it is rebuilt with those merges and
+/// returned re-serialised (line:column of a later error then refer to that text, not the file);
+/// `None` when no object repeats a key, which is the common case and keeps the file's positions.
+pub fn merge_duplicate_keys(data: &[u8]) -> Option<Vec<u8>> {
+    let v: GoMerged = serde_json::from_slice(data).ok()?;
+    if !v.1 {
+        return None;
+    }
+    serde_json::to_vec(&v.0).ok()
+}
+
+/// A JSON value with repeated object keys merged as Go does, and whether any key repeated.
+struct GoMerged(serde_json::Value, bool);
+
+impl<'de> de::Deserialize<'de> for GoMerged {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = GoMerged;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<GoMerged, E> {
+                Ok(GoMerged(b.into(), false))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<GoMerged, E> {
+                Ok(GoMerged(n.into(), false))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<GoMerged, E> {
+                Ok(GoMerged(n.into(), false))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<GoMerged, E> {
+                Ok(GoMerged(serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number), false))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<GoMerged, E> {
+                Ok(GoMerged(s.into(), false))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<GoMerged, E> {
+                Ok(GoMerged(s.into(), false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<GoMerged, E> {
+                Ok(GoMerged(serde_json::Value::Null, false))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<GoMerged, E> {
+                Ok(GoMerged(serde_json::Value::Null, false))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<GoMerged, A::Error> {
+                let (mut items, mut dup) = (Vec::new(), false);
+                while let Some(GoMerged(v, d)) = a.next_element()? {
+                    items.push(v);
+                    dup |= d;
+                }
+                Ok(GoMerged(serde_json::Value::Array(items), dup))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<GoMerged, A::Error> {
+                let (mut map, mut dup) = (serde_json::Map::new(), false);
+                while let Some((k, GoMerged(v, d))) = a.next_entry::<String, GoMerged>()? {
+                    dup |= d;
+                    match map.get_mut(&k) {
+                        Some(old) => {
+                            dup = true;
+                            go_merge(old, v);
+                        }
+                        None => {
+                            map.insert(k, v);
+                        }
+                    }
+                }
+                Ok(GoMerged(serde_json::Value::Object(map), dup))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Decode `new` into `old` as Go does: objects member by member, anything else replaced.
+fn go_merge(old: &mut serde_json::Value, new: serde_json::Value) {
+    match (old, new) {
+        (serde_json::Value::Object(o), serde_json::Value::Object(n)) => {
+            for (k, v) in n {
+                match o.get_mut(&k) {
+                    Some(slot) => go_merge(slot, v),
+                    None => {
+                        o.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }
 
 /// Turn a serde path (`hooks.prestart.0.foo`, `linux.namespaces[1].type`) into a schema pattern
@@ -451,6 +548,19 @@ impl<'de> de::MapAccess<'de> for Fields<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn repeated_keys_merge_as_go_decodes_them() {
+        let s = Schema::of::<Spec>();
+        let raw = br#"{"linux":{"resources":{"cpu":{"shares":2,"cpus":"1"},"CPU":{"cpus":"0","mems":"0"}}}}"#;
+        let (folded, _) = fold(raw, &s, "");
+        let v: serde_json::Value = serde_json::from_slice(&folded).expect("json");
+        assert_eq!(v["linux"]["resources"]["cpu"], serde_json::json!({"shares": 2, "cpus": "0", "mems": "0"}));
+        // No repeated key: the folded text is the file's own (positions kept).
+        let plain = br#"{"linux":{"resources":{"CPU":{"cpus":"0"}}}}"#;
+        assert_eq!(fold(plain, &s, "").0.len(), plain.len());
+        assert_eq!(merge_duplicate_keys(br#"{"a":[1],"a":[2]}"#).as_deref(), Some(&br#"{"a":[2]}"#[..]));
+    }
+
     use super::*;
     use oci_spec::runtime::Spec;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages named as arguments that are not installed yet (apt-get, as root).
-# Used by the make targets (mk/deps.mk) so that `make demo` and `make test` work on a fresh Debian
+# Used by the make targets (mk/deps.mk) and the fetch scripts of the third-party suites (scripts/*/fetch.sh, scripts/criu/build.sh) so that `make demo` and `make test` work on a fresh Debian
 # machine that has only a Rust toolchain. Quiet and quick when everything is there.
 set -euo pipefail
 command -v dpkg-query >/dev/null || { echo "apt-deps: not a Debian system; make sure these are installed: $*" >&2; exit 0; }

@@ -30,15 +30,7 @@ fi
 PKGS=(build-essential pkg-config dpkg-dev xz-utils libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler
 	protobuf-compiler python3-protobuf libnl-3-dev libnl-route-3-dev libcap-dev libnet1-dev libbsd-dev
 	libgnutls28-dev libnftables-dev uuid-dev iproute2)
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "criu: installing ${missing[*]}" >&2
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$ROOT_DIR/scripts/apt-deps.sh" "${PKGS[@]}"
 
 mkdir -p "$BUILD"
 tarball=$BUILD/apt/dl/criu_$CRIU_VERSION.orig.tar.xz

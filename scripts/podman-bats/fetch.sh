@@ -14,15 +14,7 @@ PODMAN_VERSION=4.3.1
 SRC=$BUILD/podman-$PODMAN_VERSION
 
 PKGS=(bats jq busybox-static dpkg-dev podman conmon containernetworking-plugins uidmap tar)
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "fetch: installing ${missing[*]}" >&2
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$ROOT_DIR/scripts/apt-deps.sh" "${PKGS[@]}"
 
 mkdir -p "$BUILD"
 if [ ! -f "$SRC/test/system/helpers.bash" ]; then

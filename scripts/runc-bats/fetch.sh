@@ -24,15 +24,7 @@ PKGS=(bats jq gawk busybox-static dpkg-dev golang-go
 	golang-github-opencontainers-specs-dev golang-github-sirupsen-logrus-dev golang-github-cyphar-filepath-securejoin-dev
 	golang-github-seccomp-libseccomp-golang-dev libseccomp-dev pkg-config)
 
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "fetch: installing ${missing[*]}" >&2
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$ROOT_DIR/scripts/apt-deps.sh" "${PKGS[@]}"
 
 mkdir -p "$BUILD"
 if [ ! -f "$SRC/tests/integration/helpers.bash" ]; then

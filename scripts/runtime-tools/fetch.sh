@@ -32,15 +32,7 @@ PKGS=(dpkg-dev patch xz-utils golang-go golang-github-blang-semver-dev golang-gi
 	golang-github-opencontainers-selinux-dev golang-github-sirupsen-logrus-dev golang-github-urfave-cli-dev
 	golang-github-xeipuuv-gojsonschema-dev golang-gocapability-dev golang-golang-x-sys-dev
 	golang-github-google-uuid-dev)
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "fetch: installing ${missing[*]}" >&2
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$ROOT_DIR/scripts/apt-deps.sh" "${PKGS[@]}"
 
 mkdir -p "$BUILD"
 stamp=$SRC/.brisk-version

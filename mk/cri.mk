@@ -11,13 +11,7 @@ CRI_DEBS := protobuf-compiler gcc libc6-dev containernetworking-plugins iproute2
 .PHONY: cri-deps test-cri test-cri-runc
 
 cri-deps:
-	@missing=""; \
-	for p in $(CRI_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "cri-deps: apt-get install$$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	@bash scripts/apt-deps.sh $(CRI_DEBS)
 
 test-cri: cri-deps containerd-fetch
 	$(CARGO) build --release -p containerd-shim-brisk-v2

@@ -10,13 +10,7 @@ DOCKER_DEBS := docker.io
 .PHONY: docker-deps test-docker test-docker-runc
 
 docker-deps:
-	@missing=""; \
-	for p in $(DOCKER_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "docker-deps: apt-get install$$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@bash scripts/apt-deps.sh $(DOCKER_DEBS)
 
 test-docker: build docker-deps
 	$(CARGO) test -p brisk-integration --test docker_cli -- --test-threads=1

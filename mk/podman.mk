@@ -16,13 +16,7 @@ PODMAN_TEST_THREADS ?= 2
 TEST_TARGETS += test-podman
 
 podman-deps:
-	@missing=""; \
-	for p in $(PODMAN_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "podman-deps: apt-get install$$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	@bash scripts/apt-deps.sh $(PODMAN_DEBS)
 
 test-podman: podman-deps
 	$(CARGO) build --release -p brisk

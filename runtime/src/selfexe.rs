@@ -145,13 +145,15 @@ fn overlay_by_fd(dir: &Path) -> Result<OwnedFd, SelfExeError> {
 /// The overlay built from paths (any kernel with the new mount API): the binary's directory on top
 /// of an empty directory under the state root.
 fn overlay_by_path(dir: &Path, root: &Path) -> Result<OwnedFd, SelfExeError> {
+    // fsopen first: where no overlay can be made at all (not privileged, e.g. rootless), nothing
+    // is created under the state root.
+    let ctx = sys::fsopen(c"overlay").map_err(sys_err("fsopen overlay for", dir))?;
     let empty = root.join(EMPTY_LAYER);
     match fs::DirBuilder::new().mode(0o700).create(&empty) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io_err("create", &empty)(e)),
     }
-    let ctx = sys::fsopen(c"overlay").map_err(sys_err("fsopen overlay for", dir))?;
     let mut lower = escape_layer(dir.as_os_str());
     lower.push(b':');
     lower.extend(escape_layer(empty.as_os_str()));

@@ -327,19 +327,18 @@ fn lookup<'a>(doc: &'a serde_json::Value, path: &[Seg]) -> Option<&'a serde_json
     })
 }
 
+fn lookup_mut<'a>(doc: &'a mut serde_json::Value, path: &[Seg]) -> Option<&'a mut serde_json::Value> {
+    path.iter().try_fold(doc, |v, seg| match (seg, v) {
+        (Seg::Key(k), serde_json::Value::Object(o)) => o.get_mut(k),
+        (Seg::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i),
+        _ => None,
+    })
+}
+
 /// Set the member at `path` (its parent object must exist).
 fn insert(doc: &mut serde_json::Value, path: &[Seg], value: serde_json::Value) -> bool {
     let Some((Seg::Key(last), parents)) = path.split_last() else { return false };
-    let mut v = doc;
-    for seg in parents {
-        let next = match (seg, v) {
-            (Seg::Key(k), serde_json::Value::Object(o)) => o.get_mut(k),
-            (Seg::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i),
-            _ => None,
-        };
-        let Some(n) = next else { return false };
-        v = n;
-    }
+    let Some(v) = lookup_mut(doc, parents) else { return false };
     match v {
         serde_json::Value::Object(o) => {
             o.insert(last.clone(), value);
@@ -391,16 +390,7 @@ fn render(segs: &[Seg]) -> String {
 /// Remove the member or element at `path`; false if the document has none there.
 fn remove(doc: &mut serde_json::Value, path: &[Seg]) -> bool {
     let Some((last, parents)) = path.split_last() else { return false };
-    let mut v = doc;
-    for seg in parents {
-        let next = match (seg, v) {
-            (Seg::Key(k), serde_json::Value::Object(o)) => o.get_mut(k),
-            (Seg::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i),
-            _ => None,
-        };
-        let Some(n) = next else { return false };
-        v = n;
-    }
+    let Some(v) = lookup_mut(doc, parents) else { return false };
     match (last, v) {
         (Seg::Key(k), serde_json::Value::Object(o)) => o.remove(k).is_some(),
         (Seg::Index(i), serde_json::Value::Array(a)) if *i < a.len() => {

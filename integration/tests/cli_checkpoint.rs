@@ -139,10 +139,7 @@ fn checkpoint_stops_and_restore_continues(rt: &RuntimeUnderTest) {
     let pids: Vec<i64> = serde_json::from_str(&ps.stdout).expect("ps json");
     assert!(pids.contains(&pid), "restored init {pid} not in the container's cgroup: {pids:?}");
     rt.delete_force(&id).ok();
-    rt.assert_nothing_left(&id);
-    for d in cgroup_dirs(&b.cgroups_path()) {
-        assert!(!d.exists(), "cgroup {} left behind", d.display());
-    }
+    assert_nothing_left(rt, &id, &b);
 }
 
 fn leave_running_keeps_counting(rt: &RuntimeUnderTest) {
@@ -262,10 +259,7 @@ fn restore_from_missing_image_dir_leaves_nothing(rt: &RuntimeUnderTest) {
     let img = images(&b, "no-such-images");
     let r = rt.cmd(&["restore", "-d", "--image-path", path_str(&img), "--bundle", path_str(b.path()), &id]).failed();
     assert!(r.stderr.contains(path_str(&img)), "the error does not name {}: {}", img.display(), r.stderr);
-    rt.assert_nothing_left(&id);
-    for d in cgroup_dirs(&b.cgroups_path()) {
-        assert!(!d.exists(), "cgroup {} left behind", d.display());
-    }
+    assert_nothing_left(rt, &id, &b);
 }
 
 fn missing_criu_is_named(rt: &RuntimeUnderTest) {
@@ -438,4 +432,12 @@ fn restore_runs_prestart_hook_with_restored_pid(rt: &RuntimeUnderTest) {
     assert_eq!(hook["pid"], rt.state(&id)["pid"]);
     rt.delete_force(&id).ok();
     rt.assert_nothing_left(&id);
+}
+
+/// No state dir of `id` and none of the bundle's cgroup directories are left.
+fn assert_nothing_left(rt: &RuntimeUnderTest, id: &str, b: &Bundle) {
+    rt.assert_nothing_left(id);
+    for d in cgroup_dirs(&b.cgroups_path()) {
+        assert!(!d.exists(), "cgroup {} left behind", d.display());
+    }
 }
